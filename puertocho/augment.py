@@ -1,0 +1,87 @@
+"""Augmentation on batches with torch/torchaudio (GPU when present): placement, gain, noise at an SNR,
+reverberation through simulated room impulse responses."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+SAMPLE_RATE = 16000
+
+
+def place_at_end(clip: np.ndarray, total_samples: int, end_offset_samples: int) -> tuple[np.ndarray, int]:
+    """Put a clip in a zero buffer so it ends end_offset_samples before the buffer's end (its start is cut
+    if it does not fit). Returns (buffer (total_samples,), index of the clip's first sample, may be < 0)."""
+    buffer = np.zeros(total_samples, dtype=np.float32)
+    end = total_samples - end_offset_samples
+    start = end - len(clip)
+    buffer[max(start, 0):end] = clip[max(-start, 0):]
+    return buffer, start
+
+
+def random_crop(clip: np.ndarray, total_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """A random total_samples-long piece of a clip, zero-padded at a random place when shorter."""
+    if len(clip) >= total_samples:
+        start = rng.integers(0, len(clip) - total_samples + 1)
+        return clip[start:start + total_samples].astype(np.float32)
+    buffer = np.zeros(total_samples, dtype=np.float32)
+    start = rng.integers(0, total_samples - len(clip) + 1)
+    buffer[start:start + len(clip)] = clip
+    return buffer
+
+
+def mix_at_snr(signal: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+    """signal + noise scaled so 10 log10(P_signal / P_noise) = snr_db; (b, n), (b, n), (b,)."""
+    return AF.add_noise(signal, noise, snr_db)
+
+
+def synthetic_rir(rt60_seconds: float, generator: torch.Generator, length_seconds: float | None = None) -> torch.Tensor:
+    """A simulated room: a direct path then exponentially decaying noise reaching -60 dB at rt60; (n,)."""
+    length = int(SAMPLE_RATE * (length_seconds or rt60_seconds))
+    time = torch.arange(length, dtype=torch.float32) / SAMPLE_RATE
+    decay = torch.exp(-6.9078 * time / rt60_seconds)  # ln(1000): amplitude -60 dB at rt60
+    tail = torch.randn(length, generator=generator) * decay * 0.3
+    tail[0] = 1.0
+    return tail / tail.norm()
+
+
+def reverberate(signal: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
+    """Convolve (b, n) audio with (b, m) impulse responses, aligned on the direct path, same length and RMS."""
+    wet = AF.fftconvolve(signal, rir)[..., : signal.shape[-1]]
+    dry_rms = signal.pow(2).mean(dim=-1, keepdim=True).sqrt()
+    wet_rms = wet.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp_min(1e-8)
+    return wet * dry_rms / wet_rms
+
+
+def apply_gain_db(signal: torch.Tensor, gain_db: torch.Tensor) -> torch.Tensor:
+    """Scale (b, n) audio by gain_db (b,) decibels."""
+    return signal * (10 ** (gain_db / 20)).unsqueeze(-1)
+
+
+def uniform(low_high, size: int, generator: torch.Generator) -> torch.Tensor:
+    low, high = low_high
+    return low + (high - low) * torch.rand(size, generator=generator)
+
+
+def augment_batch(clean: np.ndarray, noise: np.ndarray, settings, generator: torch.Generator,
+                  device: str = "cpu") -> np.ndarray:
+    """Reverb, noise at an SNR, then gain, per row, as settings (AugmentParams) say; float32 (b, n) in/out.
+    Rows drawn as 'clean' keep only the gain; all rows get a faint noise floor, as every microphone has."""
+    n_rows = len(clean)
+    signal = torch.from_numpy(clean).to(device)
+    noise_t = torch.from_numpy(noise).to(device)
+    is_clean = torch.rand(n_rows, generator=generator) < settings.clean_probability
+    reverb = (torch.rand(n_rows, generator=generator) < settings.reverb_probability) & ~is_clean
+    if reverb.any():
+        rt60s = uniform(settings.rt60_range, n_rows, generator)
+        length = int(SAMPLE_RATE * max(settings.rt60_range[1], 0.05))
+        rirs = torch.stack([synthetic_rir(float(rt), generator, length / SAMPLE_RATE) for rt in rt60s]).to(device)
+        signal = torch.where(reverb.to(device).unsqueeze(-1), reverberate(signal, rirs), signal)
+    snr = uniform(settings.snr_db_range, n_rows, generator).to(device)
+    snr = torch.where(is_clean.to(device), torch.full_like(snr, 60.0), snr)
+    has_signal = signal.pow(2).mean(dim=-1) > 1e-10
+    mixed = torch.where(has_signal.unsqueeze(-1), mix_at_snr(signal, noise_t, snr), noise_t)
+    gain = uniform(settings.gain_db_range, n_rows, generator).to(device)
+    out = apply_gain_db(mixed, gain)
+    dither = torch.randn(out.shape, generator=generator).to(device) * (2.0 / 32768)
+    return (out + dither).clamp(-1, 1).cpu().numpy().astype(np.float32)

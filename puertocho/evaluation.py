@@ -1,0 +1,48 @@
+"""Evaluation as the Pi runs it: whole streams scored chunk by chunk through the front-end and the head."""
+from __future__ import annotations
+
+import numpy as np
+
+from puertocho import audio
+from puertocho.detect import CHUNK_SECONDS
+from puertocho.export import onnx_scores
+from puertocho.features import CHUNK, FrontEnd
+from puertocho.metrics import Utterance
+from puertocho.noise import COLOURS, coloured_noise
+
+
+def positive_stream(clips: list[np.ndarray], gap_seconds: float, snr_db: float,
+                    rng: np.random.Generator) -> tuple[np.ndarray, list[Utterance]]:
+    """Clips one after another with gap_seconds of background between them, each mixed into coloured noise
+    at snr_db; returns (float32 stream, where each utterance sits in chunk indices)."""
+    gap = int(gap_seconds * audio.SAMPLE_RATE)
+    total = gap + sum(len(c) + gap for c in clips)
+    total = int(np.ceil(total / CHUNK)) * CHUNK
+    colour = COLOURS[rng.integers(len(COLOURS))]
+    background = coloured_noise(colour, total, rng, level_db=-45.0)
+    stream = background.copy()
+    utterances = []
+    position = gap
+    for clip in clips:
+        noise_rms = np.sqrt(np.mean(background[position:position + len(clip)] ** 2)) + 1e-12
+        clip_rms = np.sqrt(np.mean(clip**2)) + 1e-12
+        stream[position:position + len(clip)] += clip * (noise_rms * 10 ** (snr_db / 20) / clip_rms)
+        utterances.append(Utterance(start=position // CHUNK, end=(position + len(clip)) // CHUNK))
+        position += len(clip) + gap
+    peak = np.max(np.abs(stream))
+    return (stream / peak * 0.7 if peak > 0.7 else stream).astype(np.float32), utterances
+
+
+def stream_scores(front_end: FrontEnd, head_paths: list, stream: np.ndarray, n_frames: int = 16) -> list[np.ndarray]:
+    """Per-chunk scores (n_chunks,) of each ONNX head on one stream; the first 5 are zeroed as the runtime does."""
+    windows = front_end.stream_windows(audio.to_int16(stream), n_frames)
+    results = []
+    for path in head_paths:
+        scores = onnx_scores(path, windows)
+        scores[:5] = 0.0
+        results.append(scores)
+    return results
+
+
+def hours_of(n_chunks: int) -> float:
+    return n_chunks * CHUNK_SECONDS / 3600

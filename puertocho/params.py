@@ -1,0 +1,226 @@
+"""Typed, validated access to params.yaml: one dataclass per section, errors that name the key."""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """params.yaml holds a key or value the pipeline cannot use."""
+
+
+@dataclass(frozen=True)
+class Phrase:
+    text: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    name: str = "puertocho_v1"
+    sample_rate: int = 16000
+    frame_length: int = 1280
+    n_frames: int = 16
+    embedding_dim: int = 96
+    head: str = "cnn"
+    hidden_size: int = 64
+    n_layers: int = 2
+    dropout: float = 0.3
+
+    def check(self, section: str) -> None:
+        _require(self.sample_rate == 16000, f"{section}.sample_rate", "openWakeWord only runs at 16000 Hz")
+        _require(self.frame_length == 1280, f"{section}.frame_length", "openWakeWord streams 1280-sample chunks")
+        _require(self.embedding_dim == 96, f"{section}.embedding_dim", "the embedding model outputs 96 values")
+        _require(self.head in ("fc", "cnn", "gru"), f"{section}.head", "use one of: fc, cnn, gru")
+        _require(self.n_frames >= 4, f"{section}.n_frames", "use at least 4 frames")
+        _require(0.0 <= self.dropout < 1.0, f"{section}.dropout", "use a value in [0, 1)")
+        _require(self.hidden_size > 0 and self.n_layers > 0, f"{section}.hidden_size",
+                 "hidden_size and n_layers must be positive")
+
+
+@dataclass(frozen=True)
+class DataParams:
+    seed: int = 42
+    phrases: list[Phrase] = field(default_factory=lambda: [Phrase("Puertocho")])
+    positive_count: int = 2000
+    engines: list[str] = field(default_factory=lambda: ["espeak"])
+    gtts_required: bool = False
+    gtts_tlds: list[str] = field(default_factory=lambda: ["es"])
+    voices: list[str] = field(default_factory=lambda: ["es", "es-419"])
+    variants: list[str] = field(default_factory=lambda: ["none"])
+    holdout_variants: list[str] = field(default_factory=list)
+    rate_range: list[float] = field(default_factory=lambda: [120.0, 200.0])
+    pitch_range: list[float] = field(default_factory=lambda: [30.0, 70.0])
+    confusable_count: int = 300
+    speech_count: int = 3000
+    noise_count: int = 1500
+    noise_seconds_range: list[float] = field(default_factory=lambda: [1.0, 4.0])
+    long_negative_minutes: float = 60.0
+    local_positive_dir: str = ""
+    validation_fraction: float = 0.2
+    target_fpr: float = 0.5
+    target_fnr: float = 0.05
+
+    def check(self, section: str) -> None:
+        _require(len(self.phrases) > 0, f"{section}.phrases", "list at least one wake phrase")
+        _require(all(p.weight > 0 for p in self.phrases), f"{section}.phrases", "weights must be positive")
+        for name in ("positive_count", "confusable_count", "speech_count", "noise_count"):
+            _require(getattr(self, name) >= 0, f"{section}.{name}", "counts cannot be negative")
+        unknown = sorted(set(self.engines) - {"espeak", "gtts"})
+        _require(not unknown, f"{section}.engines", f"unknown engine {unknown}; use espeak and/or gtts")
+        _require(len(self.engines) > 0, f"{section}.engines", "list at least one TTS engine")
+        for name in ("rate_range", "pitch_range", "noise_seconds_range"):
+            _check_range(getattr(self, name), f"{section}.{name}")
+        missing = sorted(set(self.holdout_variants) - set(self.variants))
+        _require(not missing, f"{section}.holdout_variants", f"{missing} are not in {section}.variants")
+        _require(len(set(self.variants) - set(self.holdout_variants)) > 0, f"{section}.holdout_variants",
+                 "leave at least one variant for training")
+        _require(0.0 < self.validation_fraction < 1.0, f"{section}.validation_fraction", "use a value in (0, 1)")
+        _require(self.long_negative_minutes > 0, f"{section}.long_negative_minutes", "must be positive")
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    seed: int = 7
+    copies_per_clip: int = 1
+    clean_probability: float = 0.2
+    snr_db_range: list[float] = field(default_factory=lambda: [0.0, 20.0])
+    reverb_probability: float = 0.5
+    rt60_range: list[float] = field(default_factory=lambda: [0.2, 0.9])
+    gain_db_range: list[float] = field(default_factory=lambda: [-12.0, 3.0])
+    end_offset_range: list[float] = field(default_factory=lambda: [0.0, 0.3])
+
+    def check(self, section: str) -> None:
+        _require(self.copies_per_clip >= 1, f"{section}.copies_per_clip", "use 1 or more")
+        for name in ("snr_db_range", "rt60_range", "gain_db_range", "end_offset_range"):
+            _check_range(getattr(self, name), f"{section}.{name}")
+        for name in ("clean_probability", "reverb_probability"):
+            _require(0.0 <= getattr(self, name) <= 1.0, f"{section}.{name}", "use a probability in [0, 1]")
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    seed: int = 1234
+    batch_size: int = 8
+    learning_rate: float = 1.0e-4
+    weight_decay: float = 0.01
+    epochs: int = 100
+    warmup_fraction: float = 0.1
+    early_stopping_patience: int = 10
+    grad_clip_norm: float = 1.0
+    negative_weight: float = 1.0
+    keep_checkpoints: int = 3
+
+    def check(self, section: str) -> None:
+        _require(self.batch_size >= 1, f"{section}.batch_size", "use 1 or more")
+        _require(self.learning_rate > 0, f"{section}.learning_rate", "must be positive")
+        _require(self.epochs >= 1, f"{section}.epochs", "use 1 or more")
+        _require(0.0 < self.warmup_fraction < 1.0, f"{section}.warmup_fraction", "use a value in (0, 1)")
+        _require(self.early_stopping_patience >= 1, f"{section}.early_stopping_patience", "use 1 or more")
+        _require(self.negative_weight > 0, f"{section}.negative_weight", "must be positive")
+        _require(self.keep_checkpoints >= 1, f"{section}.keep_checkpoints", "use 1 or more")
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    pi_threshold: float = 0.75
+    refractory_seconds: float = 2.0
+    patience_frames: int = 1
+    vad_threshold: float = 0.2
+    positive_gap_seconds: float = 3.0
+    positive_snr_db: float = 10.0
+
+    def check(self, section: str) -> None:
+        _require(0.0 < self.pi_threshold < 1.0, f"{section}.pi_threshold", "use a value in (0, 1)")
+        _require(self.patience_frames >= 1, f"{section}.patience_frames", "use 1 or more")
+        _require(self.positive_gap_seconds >= 2.0, f"{section}.positive_gap_seconds",
+                 "use 2 seconds or more so utterances do not share a detection window")
+
+
+@dataclass(frozen=True)
+class Params:
+    model: ModelParams = field(default_factory=ModelParams)
+    data: DataParams = field(default_factory=DataParams)
+    augment: AugmentParams = field(default_factory=AugmentParams)
+    training: TrainingParams = field(default_factory=TrainingParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+
+
+def _require(ok: bool, key: str, fix: str) -> None:
+    if not ok:
+        raise ParamsError(f"params.yaml: invalid value for '{key}': {fix}.")
+
+
+def _check_range(value: list[float], key: str) -> None:
+    _require(len(value) == 2 and value[0] <= value[1], key, "write a range as [low, high] with low <= high")
+
+
+def _convert(value, hint, key: str):
+    """Check one YAML value against a dataclass field's type hint; return it converted."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"params.yaml: '{key}' must be a list, got {value!r}.")
+        (item_hint,) = typing.get_args(hint)
+        return [_convert(item, item_hint, f"{key}[{i}]") for i, item in enumerate(value)]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ParamsError(f"params.yaml: '{key}' must be true or false, got {value!r}.")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(f"params.yaml: '{key}' must be a whole number, got {value!r}.")
+        return value
+    if hint is float:
+        if isinstance(value, str):
+            hint_text = " (YAML 1.1 reads 1e-4 as text: write 1.0e-4)" if "e" in value.lower() else ""
+            raise ParamsError(f"params.yaml: '{key}' must be a number, got the string {value!r}{hint_text}.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamsError(f"params.yaml: '{key}' must be a number, got {value!r}.")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ParamsError(f"params.yaml: '{key}' must be text, got {value!r}.")
+        return value
+    raise TypeError(f"unsupported params type {hint} for {key}")
+
+
+def _build(cls, raw, key: str):
+    if not isinstance(raw, dict):
+        raise ParamsError(f"params.yaml: '{key}' must be a mapping of keys to values, got {raw!r}.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        where = f"key '{key}.{unknown[0]}'" if key else f"section '{unknown[0]}'"
+        raise ParamsError(
+            f"params.yaml: unknown {where}; known: {', '.join(sorted(known))}. Fix the spelling or remove it."
+        )
+    values = {name: _convert(value, hints[name], f"{key}.{name}" if key else name) for name, value in raw.items()}
+    built = cls(**values)
+    if hasattr(built, "check"):
+        built.check(key)
+    return built
+
+
+def parse_params(raw: dict) -> Params:
+    """Validate a parsed params.yaml mapping; raise ParamsError naming the first bad key."""
+    return _build(Params, raw or {}, "")
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found: run the stage from the repository root.")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path} is not valid YAML: {error}") from error
+    return parse_params(raw)

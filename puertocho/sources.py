@@ -1,0 +1,179 @@
+"""Where clips come from: plans of what to synthesize, the user's recordings, manifests, long streams."""
+from __future__ import annotations
+
+import csv
+import logging
+import random
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from puertocho import audio
+from puertocho.noise import COLOURS, coloured_noise
+from puertocho.params import DataParams
+from puertocho.tts import CachedSynthesizer, EngineUnavailable, Utterance, espeak_voice_id
+
+log = logging.getLogger(__name__)
+
+LOCAL_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
+
+
+@dataclass
+class ClipRecord:
+    """One row of a manifest: a clip and everything that made it."""
+    path: str           # relative to the manifest's folder
+    kind: str           # positive | confusable | speech | noise | long
+    engine: str
+    voice: str
+    text: str
+    rate: int
+    pitch: int
+    duration_s: float
+    holdout: bool       # voice held out of training: test material only
+
+
+def write_manifest(path: Path, records: list[ClipRecord]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(ClipRecord)])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in records)
+
+
+def read_manifest(path: Path) -> list[ClipRecord]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run 'dvc repro' so the stage that writes it runs first.")
+    with open(path, newline="") as handle:
+        return [ClipRecord(path=row["path"], kind=row["kind"], engine=row["engine"], voice=row["voice"],
+                           text=row["text"], rate=int(row["rate"]), pitch=int(row["pitch"]),
+                           duration_s=float(row["duration_s"]), holdout=row["holdout"] == "True")
+                for row in csv.DictReader(handle)]
+
+
+def weighted_texts(phrases, count: int, rng: random.Random) -> list[str]:
+    """count phrase texts drawn in proportion to their weights."""
+    return rng.choices([p.text for p in phrases], weights=[p.weight for p in phrases], k=count)
+
+
+def espeak_plan(texts: list[str], data: DataParams, rng: random.Random, voice_ids: list[str]) -> list[Utterance]:
+    """One espeak utterance per text, voice cycling through voice_ids, rate and pitch drawn from params."""
+    voice_ids = list(voice_ids)
+    rng.shuffle(voice_ids)  # held-out voices sit among the others, not only at the end of a short run
+    plan = []
+    for index, text in enumerate(texts):
+        plan.append(Utterance("espeak", voice_ids[index % len(voice_ids)], text,
+                              rate=int(rng.uniform(*data.rate_range)), pitch=int(rng.uniform(*data.pitch_range))))
+    return plan
+
+
+def gtts_plan(texts: list[str], data: DataParams, rng: random.Random) -> list[Utterance]:
+    """One gTTS utterance per text: accent (tld) and slow mode drawn at random."""
+    return [Utterance("gtts", rng.choice(data.gtts_tlds), text, slow=rng.random() < 0.3) for text in texts]
+
+
+def all_voice_ids(data: DataParams) -> tuple[list[str], list[str]]:
+    """(training voice ids, held-out voice ids) for espeak."""
+    train, holdout = [], []
+    for voice in data.voices:
+        for variant in data.variants:
+            (holdout if variant in data.holdout_variants else train).append(espeak_voice_id(voice, variant))
+    return train, holdout
+
+
+def available_engines(data: DataParams, synthesizer: CachedSynthesizer) -> list[str]:
+    """Engines that can run now; an unreachable optional gTTS gives one warning and is left out."""
+    engines = []
+    for name in data.engines:
+        try:
+            if name == "gtts":
+                synthesizer.synthesize(Utterance("gtts", data.gtts_tlds[0], "hola"))
+            else:
+                synthesizer.engine(name)
+            engines.append(name)
+        except EngineUnavailable as error:
+            if name == "gtts" and not data.gtts_required:
+                log.warning("Skipping gTTS: %s", error)
+                continue
+            raise
+    return engines
+
+
+def synthesize_all(plan: list[Utterance], kind: str, holdout_voices: set[str], out_dir: Path,
+                   synthesizer: CachedSynthesizer, prefix: str, min_s: float, max_s: float) -> tuple[list[ClipRecord], list[dict]]:
+    """Synthesize, trim and quality-check every planned utterance into out_dir/clips; (records, rejects)."""
+    clips_dir = out_dir / "clips"
+    records, rejects = [], []
+    for index, utterance in enumerate(tqdm(plan, desc=f"{prefix} ({kind})", unit="clip", mininterval=2)):
+        samples = audio.trim_silence(synthesizer.synthesize(utterance))
+        name = f"{prefix}_{index:05d}.wav"
+        problem = audio.quality_problem(samples, min_s, max_s)
+        if problem:
+            rejects.append({"path": name, "source": f"{utterance.engine}:{utterance.voice}", "reason": problem})
+            continue
+        audio.write_clip(clips_dir / name, samples)
+        records.append(ClipRecord(f"clips/{name}", kind, utterance.engine, utterance.voice, utterance.text,
+                                  utterance.rate, utterance.pitch, round(len(samples) / audio.SAMPLE_RATE, 3),
+                                  utterance.voice in holdout_voices))
+    return records, rejects
+
+
+def local_recordings(folder: Path, out_dir: Path, min_s: float, max_s: float) -> tuple[list[ClipRecord], list[dict]]:
+    """The user's own recordings: any rate and channel count, resampled to 16 kHz mono and trimmed.
+    Unreadable or unusable files are reported in the rejects and skipped."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data.local_positive_dir: folder '{folder}' does not exist; create it and put "
+                                "your recordings there, or set the key to \"\".")
+    records, rejects = [], []
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in LOCAL_SUFFIXES)
+    for index, path in enumerate(files):
+        try:
+            samples = audio.trim_silence(audio.read_any(path))
+        except audio.AudioError as error:
+            log.warning("Skipping %s", error)
+            rejects.append({"path": str(path), "source": "local", "reason": str(error)})
+            continue
+        problem = audio.quality_problem(samples, min_s, max_s)
+        if problem:
+            rejects.append({"path": str(path), "source": "local", "reason": problem})
+            continue
+        name = f"local_{index:05d}.wav"
+        audio.write_clip(out_dir / "clips" / name, samples)
+        records.append(ClipRecord(f"clips/{name}", "positive", "local", "user", path.stem, 0, 0,
+                                  round(len(samples) / audio.SAMPLE_RATE, 3), False))
+    log.info("Local recordings: %d usable, %d rejected, from %s", len(records), len(rejects), folder)
+    return records, rejects
+
+
+def noise_clips(count: int, seconds_range, rng: np.random.Generator, out_dir: Path) -> list[ClipRecord]:
+    """White, pink and brown noise clips at varied levels and lengths."""
+    records = []
+    for index in tqdm(range(count), desc="noise", unit="clip", mininterval=2):
+        colour = COLOURS[index % len(COLOURS)]
+        seconds = float(rng.uniform(*seconds_range))
+        samples = coloured_noise(colour, int(seconds * audio.SAMPLE_RATE), rng, level_db=float(rng.uniform(-45, -15)))
+        name = f"noise_{index:05d}.wav"
+        audio.write_clip(out_dir / "clips" / name, samples)
+        records.append(ClipRecord(f"clips/{name}", "noise", "synthetic", colour, "", 0, 0, round(seconds, 3), False))
+    return records
+
+
+def long_stream(sentences: list[np.ndarray], minutes: float, rng: np.random.Generator) -> np.ndarray:
+    """Continuous audio of the given length: sentences separated by pauses, over a changing noise floor."""
+    total = int(minutes * 60 * audio.SAMPLE_RATE)
+    stream = np.zeros(total, dtype=np.float32)
+    position = 0
+    while position < total:
+        pause = int(rng.uniform(0.2, 3.0) * audio.SAMPLE_RATE)
+        position += pause
+        sentence = sentences[rng.integers(len(sentences))] * float(10 ** (rng.uniform(-12, 0) / 20))
+        end = min(position + len(sentence), total)
+        stream[position:end] += sentence[: end - position]
+        position = end
+    # A noise floor whose colour and level change every ~30 s, as a living room's does.
+    segment = 30 * audio.SAMPLE_RATE
+    for start in range(0, total, segment):
+        length = min(segment, total - start)
+        colour = COLOURS[rng.integers(len(COLOURS))]
+        stream[start:start + length] += coloured_noise(colour, length, rng, level_db=float(rng.uniform(-55, -30)))
+    return stream

@@ -1,0 +1,156 @@
+"""The training loop: AdamW, BCE with logits, OneCycle with warm-up, AMP on CUDA, clipping, early stopping,
+checkpoints that let an interrupted run resume."""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from puertocho.heads import build_head
+from puertocho.metrics import classification_scores
+from puertocho.params import ModelParams, TrainingParams
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    val_recall: float
+    val_false_positive_rate: float   # share of validation negative windows scored >= 0.5
+    learning_rate: float
+    seconds: float
+
+
+@dataclass
+class TrainState:
+    """Everything needed to resume: weights, optimizer, scheduler, history, early-stopping counters."""
+    epoch: int = 0
+    best_val_loss: float = float("inf")
+    best_epoch: int = 0
+    epochs_without_improvement: int = 0
+    history: list[EpochRecord] = field(default_factory=list)
+
+
+def evaluate_windows(model: nn.Module, windows: torch.Tensor, labels: torch.Tensor, batch_size: int = 4096):
+    """(loss, probabilities) of the model over (n, frames, 96) windows, without gradients."""
+    model.eval()
+    logits = []
+    with torch.no_grad():
+        for start in range(0, len(windows), batch_size):
+            logits.append(model(windows[start:start + batch_size]).float().squeeze(-1))
+    logits = torch.cat(logits)
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, labels).item()
+    return loss, torch.sigmoid(logits).cpu().numpy()
+
+
+def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np.ndarray, np.ndarray],
+          validation_set: tuple[np.ndarray, np.ndarray], checkpoint_dir: Path, config_hash: str,
+          on_epoch: Callable[[EpochRecord], None] = lambda record: None) -> tuple[nn.Module, TrainState]:
+    """Train a head; returns the best model (lowest validation loss) and the final state."""
+    seed_everything(params.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    use_amp = device == "cuda"
+    model = build_head(model_params).to(device)
+    x_train = torch.from_numpy(train_set[0]).to(device)
+    y_train = torch.from_numpy(train_set[1]).to(device)
+    x_val = torch.from_numpy(validation_set[0]).to(device)
+    y_val = torch.from_numpy(validation_set[1]).to(device)
+    # Negatives weigh more: a false accept wakes the house, a miss costs a repetition.
+    sample_weight = torch.where(y_train > 0.5, 1.0, params.negative_weight)
+    steps_per_epoch = max(1, int(np.ceil(len(x_train) / params.batch_size)))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.learning_rate,
+                                                    total_steps=params.epochs * steps_per_epoch,
+                                                    pct_start=params.warmup_fraction)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    state = TrainState()
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    last = checkpoint_dir / "last.pt"
+    if last.exists():
+        saved = torch.load(last, weights_only=False)
+        if saved.get("config_hash") == config_hash:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            state = saved["state"]
+            torch.set_rng_state(saved["torch_rng"])
+            log.info("Resuming from %s after epoch %d", last, state.epoch)
+            for record in state.history:  # loggers start afresh: give them the epochs already done
+                on_epoch(record)
+        else:
+            log.info("Ignoring %s: it was trained with other params or data", last)
+    generator = torch.Generator().manual_seed(params.seed)
+    for _ in range(state.epoch):  # keep the shuffling identical to an uninterrupted run
+        torch.randperm(len(x_train), generator=generator)
+    while state.epoch < params.epochs and state.epochs_without_improvement < params.early_stopping_patience:
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(x_train), generator=generator).to(device)
+        total_loss = 0.0
+        for step in range(steps_per_epoch):
+            index = order[step * params.batch_size:(step + 1) * params.batch_size]
+            with torch.autocast(device_type=device, enabled=use_amp):
+                logits = model(x_train[index]).squeeze(-1)
+                loss = nn.functional.binary_cross_entropy_with_logits(
+                    logits.float(), y_train[index], weight=sample_weight[index])
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            total_loss += loss.item() * len(index)
+        val_loss, probabilities = evaluate_windows(model, x_val, y_val)
+        labels = y_val.cpu().numpy()
+        scores = classification_scores(labels, probabilities, 0.5)
+        negatives = labels < 0.5
+        state.epoch += 1
+        record = EpochRecord(state.epoch, total_loss / len(x_train), val_loss, scores["accuracy"], scores["recall"],
+                             float(np.mean(probabilities[negatives] >= 0.5)) if negatives.any() else 0.0,
+                             scheduler.get_last_lr()[0], time.perf_counter() - started)
+        state.history.append(record)
+        if val_loss < state.best_val_loss - 1e-6:
+            state.best_val_loss, state.best_epoch, state.epochs_without_improvement = val_loss, state.epoch, 0
+            torch.save(model.state_dict(), checkpoint_dir / "best.pt")
+        else:
+            state.epochs_without_improvement += 1
+        torch.save(model.state_dict(), checkpoint_dir / f"epoch_{state.epoch:03d}.pt")
+        for old in sorted(checkpoint_dir.glob("epoch_*.pt"))[:-params.keep_checkpoints]:
+            old.unlink()
+        tmp = last.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "state": state, "torch_rng": torch.get_rng_state(),
+                    "config_hash": config_hash}, tmp)
+        tmp.replace(last)  # atomic: a kill mid-save leaves the previous checkpoint usable
+        log.info("epoch %d: train_loss %.4f val_loss %.4f val_acc %.3f val_recall %.3f val_fpr %.4f (%.1fs)",
+                 record.epoch, record.train_loss, record.val_loss, record.val_accuracy, record.val_recall,
+                 record.val_false_positive_rate, record.seconds)
+        on_epoch(record)
+    if state.epochs_without_improvement >= params.early_stopping_patience:
+        log.info("Early stopping after epoch %d (best epoch %d)", state.epoch, state.best_epoch)
+    model.load_state_dict(torch.load(checkpoint_dir / "best.pt", weights_only=True))
+    return model.cpu().eval(), state
+
+
+def history_json(state: TrainState) -> str:
+    return json.dumps([asdict(r) for r in state.history], indent=2)

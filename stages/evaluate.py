@@ -1,0 +1,137 @@
+"""Stage evaluate: stream held-out audio through the front-end and the exported ONNX as the Pi does;
+false accepts per hour, false rejects, detections per utterance, and a calibrated threshold."""
+import csv
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from puertocho import audio
+from puertocho.cli import stage_main
+from puertocho.detect import detection_events, seconds_to_frames
+from puertocho.evaluation import hours_of, positive_stream, stream_scores
+from puertocho.export import onnx_scores
+from puertocho.features import FrontEnd, resource_path
+from puertocho.metrics import choose_threshold, classification_scores, operating_point
+from puertocho.sources import read_manifest
+
+log = logging.getLogger("evaluate")
+THRESHOLDS = np.round(np.arange(0.02, 1.0, 0.02), 2)
+REFERENCE_HEADS = ("hey_jarvis_v0.1.onnx", "alexa_v0.1.onnx")
+
+
+def split_clips(folder, split_csv, split, kind):
+    rows = [r for r in csv.DictReader(open(split_csv)) if r["split"] == split and r["kind"] == kind]
+    return [audio.read_clip(Path(folder) / r["path"]) for r in rows]
+
+
+def run(params, args):
+    settings, model = params.evaluate, params.model
+    head_path = Path(args.model)
+    front_end = FrontEnd()
+    rng = np.random.default_rng(params.data.seed + 10)
+    refractory = seconds_to_frames(settings.refractory_seconds)
+    tolerance = seconds_to_frames(1.0)  # a detection up to 1 s after the phrase ends still counts
+
+    long_paths = [Path(args.negative) / r.path for r in read_manifest(Path(args.negative) / "manifest.csv")
+                  if r.kind == "long"]
+    reference_paths = [resource_path(name) for name in REFERENCE_HEADS]
+    negative_scores, reference_scores = [], [[] for _ in REFERENCE_HEADS]
+    for path in long_paths:
+        scores = stream_scores(front_end, [head_path, *reference_paths], audio.read_clip(path), model.n_frames)
+        negative_scores.append(scores[0])
+        for bucket, reference in zip(reference_scores, scores[1:]):
+            bucket.append(reference)
+    negative_scores = np.concatenate(negative_scores)
+    hours_negative = hours_of(len(negative_scores))
+
+    results = {}
+    for split in ("test", "validation"):  # test: voices held out of training
+        clips = split_clips(args.positive, args.split, split, "positive")
+        if not clips:
+            log.warning("No %s positives: %s metrics are skipped", split, split)
+            continue
+        stream, utterances = positive_stream(clips, settings.positive_gap_seconds, settings.positive_snr_db, rng)
+        positive_scores = stream_scores(front_end, [head_path], stream, model.n_frames)[0]
+        points = [operating_point(t, negative_scores, positive_scores, utterances, settings.patience_frames,
+                                  refractory, tolerance) for t in THRESHOLDS]
+        results[split] = (points, len(clips),
+                          operating_point(settings.pi_threshold, negative_scores, positive_scores, utterances,
+                                          settings.patience_frames, refractory, tolerance))
+    if not results:
+        raise FileNotFoundError("no held-out or validation positives to evaluate: raise data.positive_count")
+    split = "test" if "test" in results else "validation"
+    points, n_positive, at_pi = results[split]
+    chosen = choose_threshold(points, params.data.target_fpr)
+
+    validation = np.load(Path(args.features) / "validation.npz")
+    window_scores = classification_scores(validation["labels"], onnx_scores(head_path, validation["windows"]),
+                                          chosen.threshold)
+    metrics = {
+        "threshold": chosen.threshold,
+        "false_accepts_per_hour": chosen.false_accepts_per_hour,
+        "false_reject_rate": chosen.false_reject_rate,
+        "multi_detections_per_utterance": chosen.multi_detections_per_utterance,
+        "detections_per_utterance": chosen.detections_per_utterance,
+        "latency_seconds": chosen.mean_latency_seconds,
+        "accuracy": window_scores["accuracy"], "f1": window_scores["f1"],
+        "hours_negative": hours_negative, "n_positive": n_positive, "positive_split": split,
+        "meets_targets": bool(chosen.false_accepts_per_hour <= params.data.target_fpr
+                              and chosen.false_reject_rate <= params.data.target_fnr),
+        "at_pi_threshold": {k: v for k, v in dataclasses.asdict(at_pi).items()},
+        "reference_false_accepts_per_hour": {
+            name.split("_v")[0]: len(detection_events(np.concatenate(s), 0.5, settings.patience_frames, refractory))
+            / hours_negative for name, s in zip(REFERENCE_HEADS, reference_scores)},
+    }
+    if "validation" in results and split != "validation":
+        val_points, _, _ = results["validation"]
+        same = min(val_points, key=lambda p: abs(p.threshold - chosen.threshold))
+        metrics["false_reject_rate_validation_voices"] = same.false_reject_rate
+    out = Path(args.metrics)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metrics, indent=2))
+    with open(args.curve, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["threshold", "false_accepts_per_hour", "false_reject_rate"])
+        for point in points:
+            writer.writerow([point.threshold, round(point.false_accepts_per_hour, 4), round(point.false_reject_rate, 4)])
+    plot_curve(points, chosen, params.data, args.curve_png)
+    log.info("Evaluation (%s voices, %.2f h negative): %s", split, hours_negative,
+             {k: v for k, v in metrics.items() if not isinstance(v, dict)})
+
+
+def plot_curve(points, chosen, data, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axis = plt.subplots(figsize=(6, 4.5))
+    axis.plot([p.false_accepts_per_hour for p in points], [p.false_reject_rate for p in points], marker=".")
+    axis.scatter([chosen.false_accepts_per_hour], [chosen.false_reject_rate], color="red", zorder=3,
+                 label=f"chosen threshold {chosen.threshold:.2f}")
+    axis.axvline(data.target_fpr, color="grey", linestyle="--", label="targets")
+    axis.axhline(data.target_fnr, color="grey", linestyle="--")
+    axis.set_xlabel("false accepts per hour")
+    axis.set_ylabel("false-reject rate")
+    axis.set_xscale("symlog", linthresh=0.5)
+    axis.legend()
+    axis.set_title("Puertocho: threshold sweep, streamed as on the Pi")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def add_arguments(parser):
+    parser.add_argument("--model", default="models/puertocho_v1.onnx", help="exported head")
+    parser.add_argument("--positive", default="data/positive")
+    parser.add_argument("--negative", default="data/negative")
+    parser.add_argument("--features", default="data/features")
+    parser.add_argument("--split", default="data/features/split.csv")
+    parser.add_argument("--metrics", default="metrics/eval.json")
+    parser.add_argument("--curve", default="metrics/threshold_curve.csv")
+    parser.add_argument("--curve-png", default="metrics/threshold_curve.png")
+
+
+if __name__ == "__main__":
+    stage_main(__doc__, run, add_arguments)

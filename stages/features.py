@@ -1,0 +1,99 @@
+"""Stage features: augmented 2 s examples -> openWakeWord embedding windows (n, 16, 96), split by voice."""
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from puertocho.cli import stage_main
+from puertocho.examples import assign_splits, build_windows, load_clips
+from puertocho.features import FrontEnd, sha256_of
+from puertocho.sources import read_manifest
+
+log = logging.getLogger("features")
+# How each kind of clip sits in its window, and its label.
+KINDS = {"positive": ("end", 1.0), "confusable": ("end", 0.0), "speech": ("crop", 0.0), "noise": ("crop", 0.0)}
+
+
+def run(params, args):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    folders = {"positive": Path(args.positive), "negative": Path(args.negative)}
+    records = {name: [r for r in read_manifest(folder / "manifest.csv") if r.kind != "long"]
+               for name, folder in folders.items()}
+    front_end = FrontEnd()
+    split_rows = []
+    arrays = {"train": ([], [], []), "validation": ([], [], [])}
+    clips_by_kind = {}
+    for name, folder in folders.items():
+        splits = assign_splits(records[name], params.data.validation_fraction, params.data.seed)
+        clips = load_clips(folder, records[name])
+        for record, split, clip in zip(records[name], splits, clips):
+            split_rows.append({"set": name, "path": record.path, "kind": record.kind, "split": split})
+            clips_by_kind.setdefault((record.kind, split), []).append(clip)
+    for split in ("train", "validation"):
+        # Backgrounds come from the same split's noise and speech, so validation hears nothing trained on.
+        backgrounds = clips_by_kind.get(("noise", split), []) + clips_by_kind.get(("speech", split), [])
+        if not backgrounds:
+            raise FileNotFoundError(f"no noise or speech clips in the {split} split: raise data.noise_count")
+        for kind_index, (kind, (placement, label)) in enumerate(KINDS.items()):
+            clips = clips_by_kind.get((kind, split), [])
+            if not clips:
+                log.warning("No %s clips in the %s split", kind, split)
+                continue
+            seed = params.augment.seed + 100 * kind_index + (0 if split == "train" else 1)
+            windows = build_windows(front_end, clips, placement, backgrounds, params.augment, params.model.n_frames,
+                                    seed, desc=f"{split} {kind}")
+            arrays[split][0].append(windows)
+            arrays[split][1].append(np.full(len(windows), label, np.float32))
+            arrays[split][2].append(np.full(len(windows), kind_index, np.int8))
+    counts = {}
+    for split, (windows, labels, kinds) in arrays.items():
+        if not windows:
+            raise FileNotFoundError(f"the {split} split is empty: raise the clip counts in params.yaml (data.*)")
+        np.savez(out / f"{split}.npz", windows=np.concatenate(windows), labels=np.concatenate(labels),
+                 kinds=np.concatenate(kinds), kind_names=np.array(list(KINDS)))
+        labels_all = np.concatenate(labels)
+        counts[split] = {"windows": int(len(labels_all)), "positive": int(labels_all.sum()),
+                         "negative": int(len(labels_all) - labels_all.sum())}
+    with open(out / "split.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["set", "path", "kind", "split"])
+        writer.writeheader()
+        writer.writerows(split_rows)
+    write_data_report(Path(args.data_report), records, folders, counts)
+    info = {"counts": counts, "melspec_sha256": sha256_of(front_end.melspec_path),
+            "embedding_sha256": sha256_of(front_end.embedding_path)}
+    (out / "info.json").write_text(json.dumps(info, indent=2))
+    log.info("Features: %s", counts)
+
+
+def write_data_report(path, records, folders, counts):
+    """Counts and hours per source and kind, the negative:positive ratio, rejects, validation share."""
+    report = {"clips": {}, "hours": {}}
+    for name, rows in records.items():
+        for row in rows:
+            key = f"{row.kind}_{row.engine}"
+            report["clips"][key] = report["clips"].get(key, 0) + 1
+            report["hours"][key] = round(report["hours"].get(key, 0.0) + row.duration_s / 3600, 4)
+    n_positive = sum(1 for r in records["positive"])
+    n_negative = sum(1 for r in records["negative"])
+    report["negative_to_positive_ratio"] = round(n_negative / n_positive, 2) if n_positive else None
+    report["rejected"] = sum(max(0, sum(1 for _ in open(folder / "rejects.csv")) - 1)
+                             for folder in folders.values() if (folder / "rejects.csv").exists())
+    total = sum(c["windows"] for c in counts.values())
+    report["validation_share"] = round(counts["validation"]["windows"] / total, 3) if total else None
+    report["windows"] = counts
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+
+
+def add_arguments(parser):
+    parser.add_argument("--data-report", default="metrics/data.json", help="balance report (DVC metrics)")
+    parser.add_argument("--positive", default="data/positive", help="generate_positive's folder")
+    parser.add_argument("--negative", default="data/negative", help="generate_negative's folder")
+    parser.add_argument("--out", default="data/features", help="output folder (train.npz, validation.npz)")
+
+
+if __name__ == "__main__":
+    stage_main(__doc__, run, add_arguments)

@@ -1,0 +1,76 @@
+"""Stage generate_negative: confusable words, everyday speech, coloured noise, and long held-out streams."""
+import csv
+import json
+import logging
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from puertocho import audio, text
+from puertocho.cli import stage_main
+from puertocho.sources import (all_voice_ids, espeak_plan, long_stream, noise_clips, synthesize_all,
+                               write_manifest, ClipRecord)
+from puertocho.tts import CachedSynthesizer
+
+log = logging.getLogger("generate_negative")
+LONG_FILE_MINUTES = 10.0
+
+
+def run(params, args):
+    data = params.data
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    rng = random.Random(data.seed + 1)
+    synthesizer = CachedSynthesizer(args.cache)
+    train_voices, holdout_voices = all_voice_ids(data)
+    voices = train_voices + holdout_voices
+
+    confusables = [rng.choice(text.confusable_texts()) for _ in range(data.confusable_count)]
+    train_sentences, heldout_sentences = text.split_sentences(text.everyday_sentences(), 0.2, data.seed)
+    sentences = rng.sample(train_sentences, min(data.speech_count, len(train_sentences)))
+    records, rejects = synthesize_all(espeak_plan(confusables, data, rng, voices), "confusable", set(holdout_voices),
+                                      out, synthesizer, "confusable", 0.2, 6.0)
+    speech, speech_rejects = synthesize_all(espeak_plan(sentences, data, rng, voices), "speech", set(holdout_voices),
+                                            out, synthesizer, "speech", 0.5, 12.0)
+    records += speech
+    rejects += speech_rejects
+    records += noise_clips(data.noise_count, data.noise_seconds_range, np.random.default_rng(data.seed), out)
+
+    # Long streams: sentences never used in training, every voice, pauses and a noise floor.
+    n_long_sentences = min(len(heldout_sentences), max(20, int(data.long_negative_minutes * 25)))
+    long_plan = espeak_plan(rng.sample(heldout_sentences, n_long_sentences), data, rng, voices)
+    long_audio = [audio.trim_silence(synthesizer.synthesize(u)) for u in long_plan]
+    stream_rng = np.random.default_rng(data.seed + 2)
+    remaining = data.long_negative_minutes
+    index = 0
+    while remaining > 1e-9:
+        minutes = min(LONG_FILE_MINUTES, remaining)
+        name = f"long/stream_{index:03d}.wav"
+        audio.write_clip(out / name, long_stream(long_audio, minutes, stream_rng))
+        records.append(ClipRecord(name, "long", "espeak", "mixed", "held-out sentences", 0, 0, minutes * 60, True))
+        remaining -= minutes
+        index += 1
+
+    write_manifest(out / "manifest.csv", records)
+    with open(out / "rejects.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "source", "reason"])
+        writer.writeheader()
+        writer.writerows(rejects)
+    kinds = sorted({r.kind for r in records})
+    summary = {kind: {"clips": sum(r.kind == kind for r in records),
+                      "hours": round(sum(r.duration_s for r in records if r.kind == kind) / 3600, 4)} for kind in kinds}
+    summary["rejected"] = len(rejects)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    log.info("Negative clips: %s", summary)
+
+
+def add_arguments(parser):
+    parser.add_argument("--out", default="data/negative", help="output folder (clips/, long/, manifest.csv)")
+    parser.add_argument("--cache", default=".cache/tts", help="TTS cache, reused across runs")
+
+
+if __name__ == "__main__":
+    stage_main(__doc__, run, add_arguments)

@@ -1,0 +1,59 @@
+"""Stage generate_positive: TTS clips of the wake phrases (+ the user's recordings) with a manifest."""
+import csv
+import json
+import logging
+import random
+import shutil
+from pathlib import Path
+
+from puertocho.cli import stage_main
+from puertocho.sources import (all_voice_ids, available_engines, espeak_plan, gtts_plan, local_recordings,
+                               synthesize_all, weighted_texts, write_manifest)
+from puertocho.tts import CachedSynthesizer
+
+log = logging.getLogger("generate_positive")
+
+
+def run(params, args):
+    data = params.data
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    rng = random.Random(data.seed)
+    synthesizer = CachedSynthesizer(args.cache)
+    engines = available_engines(data, synthesizer)
+    train_voices, holdout_voices = all_voice_ids(data)
+    texts = weighted_texts(data.phrases, data.positive_count, rng)
+    # Engines share the count; espeak cycles through every voice, the held-out ones included.
+    per_engine = {name: texts[i::len(engines)] for i, name in enumerate(engines)}
+    plan = []
+    if "espeak" in per_engine:
+        plan += espeak_plan(per_engine["espeak"], data, rng, train_voices + holdout_voices)
+    if "gtts" in per_engine:
+        plan += gtts_plan(per_engine["gtts"], data, rng)
+    records, rejects = synthesize_all(plan, "positive", set(holdout_voices), out, synthesizer, "positive", 0.2, 4.0)
+    if data.local_positive_dir:
+        local, local_rejects = local_recordings(Path(data.local_positive_dir), out, 0.2, 4.0)
+        records += local
+        rejects += local_rejects
+    if not records:
+        raise RuntimeError("no usable positive clip was produced; see data/positive/rejects.csv")
+    write_manifest(out / "manifest.csv", records)
+    with open(out / "rejects.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "source", "reason"])
+        writer.writeheader()
+        writer.writerows(rejects)
+    summary = {"clips": len(records), "rejected": len(rejects), "engines": engines,
+               "hours": round(sum(r.duration_s for r in records) / 3600, 4),
+               "tts_cache_hits": synthesizer.hits, "tts_cache_misses": synthesizer.misses}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    log.info("Positive clips: %s", summary)
+
+
+def add_arguments(parser):
+    parser.add_argument("--out", default="data/positive", help="output folder (clips/, manifest.csv)")
+    parser.add_argument("--cache", default=".cache/tts", help="TTS cache, reused across runs")
+
+
+if __name__ == "__main__":
+    stage_main(__doc__, run, add_arguments)
