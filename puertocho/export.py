@@ -63,8 +63,12 @@ def check_matches_torch(path: Path, head: nn.Module, windows: np.ndarray, tolera
 
 def load_in_openwakeword(path: Path) -> float:
     """Load the file with openwakeword.model.Model as the Pi does and score 2 s of silence; returns the score."""
+    import warnings
+
     from openwakeword.model import Model
-    model = Model(wakeword_model_paths=[str(path)])
+    with warnings.catch_warnings():  # it asks for CUDA first and warns on every CPU-only machine
+        warnings.simplefilter("ignore", UserWarning)
+        model = Model(wakeword_model_paths=[str(path)])
     name = path.stem
     if name not in model.models:
         raise ExportError(f"openWakeWord loaded {list(model.models)} instead of {name}")

@@ -91,7 +91,7 @@ def run(params, args):
         metrics["false_reject_rate_validation_voices"] = same.false_reject_rate
     out = Path(args.metrics)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(metrics, indent=2))
+    out.write_text(json.dumps(finite(metrics), indent=2))
     with open(args.curve, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["threshold", "false_accepts_per_hour", "false_reject_rate"])
@@ -100,6 +100,13 @@ def run(params, args):
     plot_curve(points, chosen, params.data, args.curve_png)
     log.info("Evaluation (%s voices, %.2f h negative): %s", split, hours_negative,
              {k: v for k, v in metrics.items() if not isinstance(v, dict)})
+
+
+def finite(value):
+    """NaN (e.g. a latency with no detection) -> null, so the JSON stays valid for DVC."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    return None if isinstance(value, float) and value != value else value
 
 
 def plot_curve(points, chosen, data, path):
