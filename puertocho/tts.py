@@ -63,11 +63,16 @@ class EspeakEngine:
             engine.setProperty("rate", utterance.rate)
         engine.setProperty("pitch", utterance.pitch)
         wav_path = self._workdir / "utterance.wav"
-        # pyttsx3 prints "Audio saved to ..." on stdout for every clip.
-        with contextlib.redirect_stdout(io.StringIO()):
-            engine.save_to_file(utterance.text, str(wav_path))
-            engine.runAndWait()
-        return read_any(wav_path)
+        # pyttsx3 now and then returns before espeak has written anything; a retry gets the audio.
+        for _ in range(3):
+            wav_path.unlink(missing_ok=True)
+            with contextlib.redirect_stdout(io.StringIO()):  # pyttsx3 prints "Audio saved to ..." per clip
+                engine.save_to_file(utterance.text, str(wav_path))
+                engine.runAndWait()
+            if wav_path.exists() and sf.info(str(wav_path)).frames > 0:
+                return read_any(wav_path)
+        log.warning("espeak produced no audio for %s", utterance)
+        return np.zeros(0, dtype=np.float32)
 
 
 class GttsEngine:
@@ -83,7 +88,7 @@ class GttsEngine:
         from gtts.tts import gTTSError
         mp3_path = self._workdir / "utterance.mp3"
         try:
-            gTTS(utterance.text, lang="es", tld=utterance.voice, slow=utterance.slow).save(str(mp3_path))
+            gTTS(utterance.text, lang="es", tld=utterance.voice, slow=utterance.slow, timeout=15).save(str(mp3_path))
         except gTTSError as error:
             raise EngineUnavailable(
                 f"gTTS cannot reach Google ({error}): connect to the internet, or remove 'gtts' from "
@@ -118,6 +123,8 @@ class CachedSynthesizer:
             return samples
         self.misses += 1
         samples = self.engine(utterance.engine).synthesize(utterance)
+        if len(samples) == 0:
+            return samples  # never cache a failure
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".tmp.wav")
         sf.write(str(tmp), samples, 16000, subtype="FLOAT")
