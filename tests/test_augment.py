@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import torch
+
+from puertocho.augment import (augment_batch, mix_at_snr, place_at_end, random_crop, reverberate,
+                               synthetic_rir)
+from puertocho.params import AugmentParams
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 5.0, 12.5, 20.0])
+def test_requested_snr_is_measured_snr(snr_db):
+    generator = torch.Generator().manual_seed(1)
+    signal = torch.randn(4, 32000, generator=generator) * 0.1
+    noise = torch.randn(4, 32000, generator=generator)
+    mixed = mix_at_snr(signal, noise, torch.full((4,), snr_db))
+    measured = 10 * torch.log10(signal.pow(2).mean(1) / (mixed - signal).pow(2).mean(1))
+    assert torch.all((measured - snr_db).abs() < 0.5)
+
+
+def test_rir_length_and_energy():
+    rir = synthetic_rir(0.6, torch.Generator().manual_seed(0))
+    assert rir.shape == (int(0.6 * 16000),)
+    assert torch.isclose(rir.norm(), torch.tensor(1.0))
+    energy = rir.pow(2)
+    assert energy[:1600].sum() > energy[-1600:].sum() * 100  # decays
+    signal = torch.randn(2, 16000)
+    wet = reverberate(signal, torch.stack([rir, rir]))
+    assert wet.shape == signal.shape
+    assert torch.allclose(wet.pow(2).mean(1), signal.pow(2).mean(1), rtol=1e-3)
+
+
+@pytest.mark.parametrize("offset", [0, 800, 4800])
+def test_place_at_end_puts_the_end_at_the_offset(offset):
+    clip = np.ones(8000, np.float32)
+    buffer, start = place_at_end(clip, 32000, offset)
+    assert start == 32000 - offset - 8000
+    assert np.flatnonzero(buffer)[-1] == 32000 - offset - 1
+    assert buffer.sum() == 8000
+
+
+def test_place_at_end_cuts_a_long_clip_from_the_front():
+    clip = np.arange(40000, dtype=np.float32)
+    buffer, start = place_at_end(clip, 32000, 0)
+    assert start == -8000 and buffer[-1] == 39999 and buffer[0] == 8000
+
+
+def test_random_crop_lengths():
+    rng = np.random.default_rng(0)
+    assert random_crop(np.ones(50000, np.float32), 32000, rng).shape == (32000,)
+    short = random_crop(np.ones(1000, np.float32), 32000, rng)
+    assert short.shape == (32000,) and short.sum() == 1000
+
+
+def test_augment_batch_is_seeded_and_bounded():
+    settings = AugmentParams()
+    clean = np.random.default_rng(0).standard_normal((6, 32000)).astype(np.float32) * 0.1
+    noise = np.random.default_rng(1).standard_normal((6, 32000)).astype(np.float32) * 0.1
+    first = augment_batch(clean, noise, settings, torch.Generator().manual_seed(3))
+    second = augment_batch(clean, noise, settings, torch.Generator().manual_seed(3))
+    assert first.shape == clean.shape and first.dtype == np.float32
+    np.testing.assert_array_equal(first, second)
+    assert np.abs(first).max() <= 1.0
+    assert not np.allclose(first, clean)

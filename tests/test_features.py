@@ -1,0 +1,56 @@
+"""The project's batched front-end must give the Pi runtime's exact numbers."""
+import subprocess
+
+import numpy as np
+import pytest
+
+from puertocho.export import onnx_scores
+from puertocho.features import CHUNK, clip_samples_for, resource_path
+
+
+@pytest.fixture(scope="module")
+def speech_stream(tmp_path_factory):
+    """Espeak speech between digital silence and low noise: the cases where batching can go wrong."""
+    from puertocho.audio import read_any, to_int16
+    path = tmp_path_factory.mktemp("audio") / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", "en", "-w", str(path), "hey jarvis, what time is it"], check=True)
+    rng = np.random.default_rng(0)
+    stream = np.concatenate([np.zeros(16000, np.int16), to_int16(read_any(path)),
+                             rng.integers(-100, 100, 16000 * 3).astype(np.int16)])
+    return stream[: len(stream) // CHUNK * CHUNK]
+
+
+def test_stream_scores_equal_openwakeword_runtime(front_end, speech_stream):
+    from openwakeword.model import Model
+    head = resource_path("hey_jarvis_v0.1.onnx")
+    ours = onnx_scores(head, front_end.stream_windows(speech_stream))
+    runtime = Model(wakeword_model_paths=[str(head)])
+    theirs = np.array([runtime.predict(speech_stream[i:i + CHUNK])["hey_jarvis_v0.1"]
+                       for i in range(0, len(speech_stream), CHUNK)])
+    assert len(ours) == len(theirs) == len(speech_stream) // CHUNK
+    # The runtime zeroes its first 5 scores while its buffers fill.
+    np.testing.assert_allclose(ours[5:], theirs[5:], atol=1e-5)
+
+
+def test_stream_embeddings_equal_runtime_feature_buffer(front_end, speech_stream):
+    from openwakeword.utils import AudioFeatures
+    runtime = AudioFeatures()
+    expected = []
+    for start in range(0, len(speech_stream), CHUNK):
+        runtime(speech_stream[start:start + CHUNK])
+        expected.append(runtime.feature_buffer[-1].copy())
+    np.testing.assert_allclose(front_end.stream_embeddings(speech_stream), np.array(expected), atol=1e-4)
+
+
+def test_clip_windows_are_the_stream_window_at_the_clip_end(front_end, speech_stream):
+    n = clip_samples_for(16)
+    clips = np.stack([speech_stream[start:start + n] for start in (0, 6400, 12800)])
+    windows = front_end.clip_windows(clips, 16)
+    assert windows.shape == (3, 16, 96) and windows.dtype == np.float32
+    for clip, window in zip(clips, windows):
+        np.testing.assert_allclose(window, front_end.stream_windows(clip)[-1], atol=1e-5)
+
+
+def test_clip_windows_refuse_wrong_lengths(front_end):
+    with pytest.raises(ValueError, match="clips must be"):
+        front_end.clip_windows(np.zeros((2, 16000), np.int16))

@@ -1,0 +1,154 @@
+"""The real pipeline: dvc repro on a tiny profile, an experiment, bad inputs, push and pull."""
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+from tests.conftest import copy_repo, run, tiny_params
+
+pytestmark = pytest.mark.slow
+
+
+def stages_that_ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def declared_outs(repo: Path) -> list[Path]:
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    paths = []
+    for stage in pipeline["stages"].values():
+        for key in ("outs", "metrics", "plots"):
+            for entry in stage.get(key, []):
+                name = entry if isinstance(entry, str) else next(iter(entry))
+                paths.append(repo / name.replace("${model.name}", params["model"]["name"]))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, base_params):
+    """A copy of the repo after a full `dvc repro` on the tiny profile."""
+    repo = copy_repo(tmp_path_factory.mktemp("e2e") / "repo", tiny_params(base_params))
+    result = run(["dvc", "repro"], repo)
+    return repo, result.stdout + result.stderr
+
+
+def test_repro_runs_every_stage_and_writes_every_declared_out(pipeline):
+    repo, output = pipeline
+    assert stages_that_ran(output) == {"generate_positive", "generate_negative", "features", "train", "export",
+                                       "evaluate"}
+    missing = [str(p) for p in declared_outs(repo) if not p.exists()]
+    assert not missing, f"declared outs missing: {missing}"
+    metrics = json.loads((repo / "metrics/eval.json").read_text())
+    for key in ("false_accepts_per_hour", "false_reject_rate", "accuracy", "f1", "threshold"):
+        assert isinstance(metrics[key], (int, float)), key
+    assert 0.0 <= metrics["false_reject_rate"] <= 1.0
+    assert metrics["hours_negative"] == pytest.approx(1 / 60, rel=0.01)
+    manifest = (repo / "data/positive/manifest.csv").read_text().splitlines()
+    assert manifest[0] == "path,kind,engine,voice,text,rate,pitch,duration_s,holdout"
+    assert len(manifest) - 1 == 48
+    info = sf.info(str(repo / "data/positive" / manifest[1].split(",")[0]))
+    assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    train_windows = np.load(repo / "data/features/train.npz")["windows"]
+    assert train_windows.shape[1:] == (16, 96) and train_windows.dtype == np.float32
+
+
+def test_exported_model_loads_and_runs_in_openwakeword(pipeline):
+    from openwakeword.model import Model
+    repo, _ = pipeline
+    model = Model(wakeword_model_paths=[str(repo / "models/puertocho_v1.onnx")])
+    scores = [model.predict(np.zeros(1280, np.int16))["puertocho_v1"] for _ in range(10)]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_nothing_changed_means_nothing_runs(pipeline):
+    repo, _ = pipeline
+    assert stages_that_ran(run(["dvc", "repro"], repo).stdout) == set()
+
+
+def test_learning_rate_experiment_reruns_only_train_export_evaluate(pipeline):
+    repo, _ = pipeline
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "baseline"], repo)
+    result = run(["dvc", "exp", "run", "-S", "training.learning_rate=3e-4", "--name", "lr3e4"], repo)
+    assert stages_that_ran(result.stdout) == {"train", "export", "evaluate"}
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    found = None
+    for commit in shown:
+        for experiment in commit.get("experiments") or []:
+            for revision in experiment.get("revs", []):
+                if revision.get("name") == "lr3e4":
+                    found = revision
+    assert found is not None, "experiment lr3e4 not in dvc exp show"
+    data = found["data"]
+    assert data["params"]["params.yaml"]["data"]["training"]["learning_rate"] == pytest.approx(3e-4)
+    eval_metrics = data["metrics"]["metrics/eval.json"]["data"]
+    assert isinstance(eval_metrics["false_accepts_per_hour"], (int, float))
+    assert 0.0 <= eval_metrics["false_reject_rate"] <= 1.0
+
+
+def test_push_and_pull_through_the_local_remote(pipeline, tmp_path):
+    repo, _ = pipeline
+    run(["dvc", "push"], repo)
+    storage = repo.parent / "puertocho-dvc-storage"
+    assert storage.is_dir() and any(storage.rglob("*"))
+    clone = tmp_path / "clone"
+    shutil.copytree(repo, clone, ignore=shutil.ignore_patterns(".dvc", "data", "models"))
+    shutil.copytree(repo / ".dvc", clone / ".dvc", ignore=shutil.ignore_patterns("cache", "tmp"))
+    (clone / ".dvc/config").write_text((repo / ".dvc/config").read_text().replace(
+        "../../puertocho-dvc-storage", str(storage)))
+    run(["dvc", "pull", "models/puertocho_v1.onnx"], clone)
+    assert (clone / "models/puertocho_v1.onnx").read_bytes() == (repo / "models/puertocho_v1.onnx").read_bytes()
+    assert not (clone / "data/features").exists()
+
+
+def _digest(path: Path) -> bytes:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).digest()
+
+
+@pytest.mark.parametrize("damage,expected", [
+    ("corrupt", "not a readable audio file"),
+    ("empty", "the file is empty"),
+    ("stereo44k", "44100 Hz instead of 16000 Hz, 2 channels instead of 1"),
+])
+def test_bad_clip_gives_a_clear_error_and_keeps_earlier_outputs(pipeline, tmp_path, damage, expected):
+    repo, _ = pipeline
+    work = tmp_path / "repo"
+    shutil.copytree(repo, work, symlinks=True)
+    clip = work / "data/positive/clips/positive_00003.wav"
+    clip.unlink()  # may be a link into the cache: never write through it
+    if damage == "corrupt":
+        clip.write_bytes(b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00" + bytes(range(40)))
+    elif damage == "empty":
+        clip.write_bytes(b"")
+    else:
+        sf.write(str(clip), np.zeros((44100, 2), np.float32) + 0.1, 44100, subtype="PCM_16")
+    features_before = _digest(work / "data/features/train.npz")
+    cache_before = sorted(p.name for p in (work / ".dvc/cache").rglob("*") if p.is_file())
+    result = run(["python", "-m", "stages.features"], work, check=False)
+    assert result.returncode == 1
+    assert "positive_00003.wav" in result.stderr and expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _digest(work / "data/features/train.npz") == features_before
+    assert sorted(p.name for p in (work / ".dvc/cache").rglob("*") if p.is_file()) == cache_before
+
+
+def test_unknown_params_key_fails_naming_it_and_keeps_outputs(pipeline, tmp_path):
+    repo, _ = pipeline
+    work = tmp_path / "repo"
+    shutil.copytree(repo, work, symlinks=True)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["training"]["learnig_rate"] = 0.01
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    model_before = _digest(work / "models/puertocho_v1.onnx")
+    result = run(["dvc", "repro"], work, check=False)
+    assert result.returncode != 0
+    assert "unknown key 'training.learnig_rate'" in result.stdout + result.stderr
+    assert _digest(work / "models/puertocho_v1.onnx") == model_before
+    assert (work / "data/features/train.npz").exists()
