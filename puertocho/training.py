@@ -78,8 +78,9 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
     sample_weight = torch.where(y_train > 0.5, 1.0, params.negative_weight)
     steps_per_epoch = max(1, int(np.ceil(len(x_train) / params.batch_size)))
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.learning_rate,
-                                                    total_steps=params.epochs * steps_per_epoch,
+    # OneCycle needs at least two steps in each phase; only tiny test runs get the floor.
+    total_steps = max(params.epochs * steps_per_epoch, int(np.ceil(2 / params.warmup_fraction)) + 2)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.learning_rate, total_steps=total_steps,
                                                     pct_start=params.warmup_fraction)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     state = TrainState()
