@@ -162,10 +162,13 @@ def long_stream(sentences: list[np.ndarray], minutes: float, rng: np.random.Gene
     """Continuous audio of the given length: sentences separated by pauses, over a changing noise floor."""
     total = int(minutes * 60 * audio.SAMPLE_RATE)
     stream = np.zeros(total, dtype=np.float32)
+    sentences = [s for s in sentences if len(s)]
     position = 0
     while position < total:
         pause = int(rng.uniform(0.2, 3.0) * audio.SAMPLE_RATE)
         position += pause
+        if position >= total:
+            break
         sentence = sentences[rng.integers(len(sentences))] * float(10 ** (rng.uniform(-12, 0) / 20))
         end = min(position + len(sentence), total)
         stream[position:end] += sentence[: end - position]

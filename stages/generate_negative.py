@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from puertocho import audio, text
 from puertocho.cli import stage_main
@@ -42,7 +43,8 @@ def run(params, args):
     # Long streams: sentences never used in training, every voice, pauses and a noise floor.
     n_long_sentences = min(len(heldout_sentences), max(20, int(data.long_negative_minutes * 25)))
     long_plan = espeak_plan(rng.sample(heldout_sentences, n_long_sentences), data, rng, voices)
-    long_audio = [audio.trim_silence(synthesizer.synthesize(u)) for u in long_plan]
+    long_audio = [audio.trim_silence(synthesizer.synthesize(u)) for u in tqdm(long_plan, desc="long streams",
+                                                                              unit="sentence", mininterval=2)]
     stream_rng = np.random.default_rng(data.seed + 2)
     remaining = data.long_negative_minutes
     index = 0
