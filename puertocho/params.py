@@ -43,6 +43,26 @@ class ModelParams:
 
 
 @dataclass(frozen=True)
+class HfSpeechParams:
+    """Real Spanish speech from a Hugging Face dataset (hub id or a local folder of parquet files)."""
+    enabled: bool = True
+    required: bool = False
+    dataset: str = "mozilla-foundation/common_voice_17_0"
+    config: str = "es"
+    split: str = "train"
+    audio_column: str = "audio"
+    text_column: str = "sentence"
+    speaker_column: str = "client_id"
+    max_clips: int = 3000
+    max_hours: float = 4.0
+
+    def check(self, section: str) -> None:
+        _require(self.max_clips >= 1, f"{section}.max_clips", "use 1 or more")
+        _require(self.max_hours > 0, f"{section}.max_hours", "must be positive")
+        _require(bool(self.dataset), f"{section}.dataset", "name a hub dataset id or a local folder")
+
+
+@dataclass(frozen=True)
 class DataParams:
     seed: int = 42
     phrases: list[Phrase] = field(default_factory=lambda: [Phrase("Puertocho")])
@@ -60,7 +80,10 @@ class DataParams:
     noise_count: int = 1500
     noise_seconds_range: list[float] = field(default_factory=lambda: [1.0, 4.0])
     long_negative_minutes: float = 60.0
+    hf_speech: HfSpeechParams = field(default_factory=HfSpeechParams)
     local_positive_dir: str = ""
+    local_negative_dir: str = ""
+    min_clips_per_kind: int = 1
     validation_fraction: float = 0.2
     target_fpr: float = 0.5
     target_fnr: float = 0.05

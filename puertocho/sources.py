@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 LOCAL_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 
 
+class NotEnoughData(RuntimeError):
+    """A source ended up with fewer usable clips than the pipeline needs; the message says which."""
+
+
 @dataclass
 class ClipRecord:
     """One row of a manifest: a clip and everything that made it."""
@@ -180,3 +184,45 @@ def long_stream(sentences: list[np.ndarray], minutes: float, rng: np.random.Gene
         colour = COLOURS[rng.integers(len(COLOURS))]
         stream[start:start + length] += coloured_noise(colour, length, rng, level_db=float(rng.uniform(-55, -30)))
     return stream
+
+
+def write_speech_clips(clips: list[tuple[np.ndarray, str, str]], engine: str, out_dir: Path,
+                       prefix: str) -> list[ClipRecord]:
+    """Write (audio, text, speaker) clips from a real-speech source as negative 'speech' clips."""
+    records = []
+    for index, (samples, text_value, speaker) in enumerate(clips):
+        name = f"{prefix}_{index:05d}.wav"
+        audio.write_clip(out_dir / "clips" / name, samples)
+        records.append(ClipRecord(f"clips/{name}", "speech", engine, speaker or engine, text_value, 0, 0,
+                                  round(len(samples) / audio.SAMPLE_RATE, 3), False))
+    return records
+
+
+def local_background(folder: Path, piece_seconds: float = 6.0) -> tuple[list[tuple[np.ndarray, str, str]], list[dict]]:
+    """The user's own background audio (any format the decoders allow), cut into pieces; (clips, rejects)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data.local_negative_dir: folder '{folder}' does not exist; create it or set the "
+                                "key to \"\".")
+    clips, rejects = [], []
+    piece = int(piece_seconds * audio.SAMPLE_RATE)
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in LOCAL_SUFFIXES):
+        try:
+            samples = audio.read_any(path)
+        except audio.AudioError as error:
+            log.warning("Skipping %s", error)
+            rejects.append({"path": str(path), "source": "local", "reason": str(error)})
+            continue
+        for start in range(0, max(1, len(samples) - piece // 3), piece):
+            part = samples[start:start + piece]
+            if audio.quality_problem(part, 1.0, piece_seconds + 0.1) is None:
+                clips.append((part, path.stem, "local"))
+    return clips, rejects
+
+
+def check_minimums(records: list[ClipRecord], kinds: list[str], minimum: int) -> None:
+    """Fail when a source ended up with fewer usable clips than data.min_clips_per_kind."""
+    for kind in kinds:
+        count = sum(r.kind == kind for r in records)
+        if count < minimum:
+            raise NotEnoughData(f"only {count} usable '{kind}' clips (data.min_clips_per_kind is {minimum}): "
+                               "see rejects.csv, or raise the count for that source in params.yaml")

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import logging
+import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,15 +51,20 @@ class EspeakEngine:
                 "'apt-get install -y espeak-ng' (bash scripts/setup.sh does it)."
             ) from error
         self._workdir = Path(tempfile.mkdtemp(prefix="puertocho-espeak-"))
+        # espeak silently falls back to another voice for an unknown name, so names are checked here.
+        self._voices = {v.id.split("/")[-1] for v in self._engine.getProperty("voices")}
+        listing = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True).stdout
+        # The name after "+" is the variant's file name (f3, pablo, klatt2): column 5 of the listing.
+        self._variants = {line.split()[4].split("/")[-1] for line in listing.splitlines()[1:] if len(line.split()) > 4}
 
     def synthesize(self, utterance: Utterance) -> np.ndarray:
         """Speak one utterance; return 16 kHz mono float32 (n,)."""
         engine = self._engine
-        try:
-            engine.setProperty("voice", utterance.voice)
-        except Exception as error:
+        voice, _, variant = utterance.voice.partition("+")
+        if voice not in self._voices or (variant and variant not in self._variants):
             raise EngineUnavailable(f"espeak-ng has no voice '{utterance.voice}': check data.voices and "
-                                    "data.variants against 'espeak-ng --voices=es' and '--voices=variant'.") from error
+                                    "data.variants against 'espeak-ng --voices=es' and '--voices=variant'.")
+        engine.setProperty("voice", utterance.voice)
         if utterance.rate:
             engine.setProperty("rate", utterance.rate)
         engine.setProperty("pitch", utterance.pitch)

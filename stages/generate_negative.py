@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from puertocho import audio, text
+from puertocho import audio, hf_speech, text
 from puertocho.cli import stage_main
-from puertocho.sources import (all_voice_ids, espeak_plan, long_stream, noise_clips, synthesize_all,
-                               write_manifest, ClipRecord)
-from puertocho.tts import CachedSynthesizer
+from puertocho.sources import (ClipRecord, all_voice_ids, check_minimums, espeak_plan, local_background,
+                               long_stream, noise_clips, synthesize_all, write_manifest, write_speech_clips)
+from puertocho.tts import CachedSynthesizer, EngineUnavailable
 
 log = logging.getLogger("generate_negative")
 LONG_FILE_MINUTES = 10.0
@@ -39,6 +39,8 @@ def run(params, args):
     records += speech
     rejects += speech_rejects
     records += noise_clips(data.noise_count, data.noise_seconds_range, np.random.default_rng(data.seed), out)
+    records += real_speech(data, out, Path(args.cache).parent / "hf", rejects)
+    check_minimums(records, ["confusable", "speech", "noise"], data.min_clips_per_kind)
 
     # Long streams: sentences never used in training, every voice, pauses and a noise floor.
     n_long_sentences = min(len(heldout_sentences), max(20, int(data.long_negative_minutes * 25)))
@@ -67,6 +69,24 @@ def run(params, args):
     summary["rejected"] = len(rejects)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("Negative clips: %s", summary)
+
+
+def real_speech(data, out, cache, rejects):
+    """Hugging Face speech when reachable (or a clear fallback), plus the user's own background audio."""
+    records = []
+    if data.hf_speech.enabled:
+        try:
+            clips = hf_speech.load_speech(data.hf_speech, cache)
+            records += write_speech_clips(clips, "hf", out, "hf")
+        except EngineUnavailable as error:
+            if data.hf_speech.required:
+                raise
+            log.warning("Falling back to the offline speech source: %s", error)
+    if data.local_negative_dir:
+        clips, local_rejects = local_background(Path(data.local_negative_dir))
+        rejects += local_rejects
+        records += write_speech_clips(clips, "local", out, "local")
+    return records
 
 
 def add_arguments(parser):

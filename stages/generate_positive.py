@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from puertocho.cli import stage_main
-from puertocho.sources import (all_voice_ids, available_engines, espeak_plan, gtts_plan, local_recordings,
+from puertocho.sources import (all_voice_ids, available_engines, check_minimums, espeak_plan, gtts_plan, local_recordings,
                                synthesize_all, weighted_texts, write_manifest)
 from puertocho.tts import CachedSynthesizer
 
@@ -36,8 +36,7 @@ def run(params, args):
         local, local_rejects = local_recordings(Path(data.local_positive_dir), out, 0.2, 4.0)
         records += local
         rejects += local_rejects
-    if not records:
-        raise RuntimeError("no usable positive clip was produced; see data/positive/rejects.csv")
+    check_minimums(records, ["positive"], data.min_clips_per_kind)
     write_manifest(out / "manifest.csv", records)
     with open(out / "rejects.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["path", "source", "reason"])

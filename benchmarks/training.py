@@ -1,0 +1,110 @@
+"""Training: windows per second and seconds per epoch for each head, on random windows sized like the data."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from benchmarks.common import Config, npz_length, summary, timed_runs
+
+DEFAULT_TRAIN_WINDOWS = 15000
+
+
+def dataset_size(config: Config, validation_fraction: float) -> tuple[int, int, str]:
+    """(train windows, validation windows, where the sizes come from)."""
+    features = config.repo / "data" / "features"
+    n_train = npz_length(features / "train.npz")
+    n_val = npz_length(features / "validation.npz")
+    if n_train:
+        source = "data/features/train.npz"
+    else:
+        n_train, source = DEFAULT_TRAIN_WINDOWS, f"default {DEFAULT_TRAIN_WINDOWS} (no data/features/train.npz)"
+    if not n_val:
+        n_val = round(n_train * validation_fraction / (1 - validation_fraction))
+    return n_train, n_val, source
+
+
+def _epoch_function(model_params, training, device: str, n_train: int, n_val: int, seed: int = 0):
+    """A function running one epoch as puertocho.training.train does: shuffled batches with AdamW, weighted BCE,
+    AMP on CUDA, clipping and OneCycle; then the validation pass."""
+    import torch
+    from torch import nn
+
+    from puertocho.heads import build_head
+    from puertocho.training import evaluate_windows
+
+    generator = torch.Generator().manual_seed(seed)
+    x_train = torch.randn(n_train, model_params.n_frames, model_params.embedding_dim, generator=generator).to(device)
+    y_train = (torch.rand(n_train, generator=generator) < 0.3).float().to(device)
+    x_val = torch.randn(n_val, model_params.n_frames, model_params.embedding_dim, generator=generator).to(device)
+    y_val = (torch.rand(n_val, generator=generator) < 0.3).float().to(device)
+    weight = torch.where(y_train > 0.5, 1.0, training.negative_weight)
+    model = build_head(model_params).to(device)
+    use_amp = device == "cuda"
+    steps = max(1, math.ceil(n_train / training.batch_size))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=training.learning_rate, weight_decay=training.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=training.learning_rate,
+                                                    total_steps=steps * 1000, pct_start=training.warmup_fraction)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    def epoch() -> None:
+        model.train()
+        order = torch.randperm(n_train, generator=generator).to(device)
+        for step in range(steps):
+            index = order[step * training.batch_size:(step + 1) * training.batch_size]
+            with torch.autocast(device_type=device, enabled=use_amp):
+                logits = model(x_train[index]).squeeze(-1)
+                loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), y_train[index],
+                                                                      weight=weight[index])
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), training.grad_clip_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            loss.item()  # the real loop reads the loss every step (a device sync on CUDA)
+        evaluate_windows(model, x_val, y_val)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return epoch, sum(p.numel() for p in model.parameters())
+
+
+def run(config: Config) -> dict:
+    import torch
+
+    from puertocho.heads import HEADS
+    from puertocho.params import load_params
+    params = load_params(config.repo / "params.yaml")
+    n_train, n_val, source = dataset_size(config, params.data.validation_fraction)
+    if config.quick:
+        n_train, n_val, source = 256, 64, "quick: 256 windows"
+    results: dict = {"train_windows": n_train, "validation_windows": n_val, "size_source": source,
+                     "batch_size": params.training.batch_size, "torch_threads": torch.get_num_threads(),
+                     "devices": {}}
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        per_head = {}
+        for head in HEADS:
+            config.log(f"training: {head} on {device}, {n_train} windows")
+            model_params = dataclasses.replace(params.model, head=head)
+            epoch, n_parameters = _epoch_function(model_params, params.training, device, n_train, n_val)
+            entry = summary(timed_runs(epoch, config.repeats, warmup=1))
+            entry["seconds_per_epoch"] = round(entry["median_s"], 3)
+            entry["windows_per_second"] = round(n_train / entry["median_s"], 1)
+            entry["parameters"] = n_parameters
+            per_head[head] = entry
+        results["devices"][device] = per_head
+    if torch.cuda.is_available():
+        results["cuda_device"] = torch.cuda.get_device_name(0)
+    return results
+
+
+def rows(result: dict) -> list[tuple[str, str, object, str]]:
+    out = []
+    for device, heads in result["devices"].items():
+        for head, entry in heads.items():
+            label = f"{head} head on {device} (batch {result['batch_size']}, {result['train_windows']} windows)"
+            out.append(("training", label, entry["windows_per_second"], "windows/s"))
+            out.append(("training", f"{head} head on {device}", entry["seconds_per_epoch"], "s/epoch incl. validation"))
+    return out
