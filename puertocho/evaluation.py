@@ -46,3 +46,22 @@ def stream_scores(front_end: FrontEnd, head_paths: list, stream: np.ndarray, n_f
 
 def hours_of(n_chunks: int) -> float:
     return n_chunks * CHUNK_SECONDS / 3600
+
+
+def vad_per_chunk(stream: np.ndarray) -> np.ndarray:
+    """openWakeWord's Silero VAD score for every 80 ms chunk, with the runtime's own stateful class; (n_chunks,)."""
+    from openwakeword.vad import VAD
+    vad = VAD()
+    samples = audio.to_int16(stream)
+    return np.array([vad.predict(samples[start:start + CHUNK], 640)
+                     for start in range(0, len(samples) // CHUNK * CHUNK, CHUNK)], dtype=np.float32)
+
+
+def vad_gate(vad_scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Chunks whose score the runtime lets through: the max VAD score of chunks k-6..k-4 (0.4 to 0.56 s
+    before) must reach the threshold, as `Model.predict(vad_threshold=...)` decides; bool (n_chunks,)."""
+    gate = np.zeros(len(vad_scores), dtype=bool)
+    for index in range(len(vad_scores)):
+        window = vad_scores[max(0, index - 6):max(0, index - 3)]
+        gate[index] = window.size > 0 and window.max() >= threshold
+    return gate

@@ -36,6 +36,7 @@ class EpochRecord:
     val_accuracy: float
     val_recall: float
     val_false_positive_rate: float   # share of validation negative windows scored >= 0.5
+    val_recall_at_zero_false_accepts: float  # positives caught above the highest-scoring negative window
     learning_rate: float
     seconds: float
 
@@ -45,9 +46,28 @@ class TrainState:
     """Everything needed to resume: weights, optimizer, scheduler, history, early-stopping counters."""
     epoch: int = 0
     best_val_loss: float = float("inf")
+    best_score: tuple = (float("-inf"), float("-inf"))
     best_epoch: int = 0
     epochs_without_improvement: int = 0
     history: list[EpochRecord] = field(default_factory=list)
+
+
+def recall_at_zero_false_accepts(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """Share of positive windows scored above every negative window: how much the model catches at a
+    threshold that lets no validation negative through, the regime a Pi under 0.5 false accepts/hour lives in."""
+    negatives = probabilities[labels < 0.5]
+    positives = probabilities[labels >= 0.5]
+    if len(positives) == 0:
+        return 0.0
+    ceiling = negatives.max() if len(negatives) else -1.0
+    return float(np.mean(positives > ceiling))
+
+
+def selection_score(record: "EpochRecord", metric: str) -> tuple:
+    """What early stopping and the best checkpoint maximise (ties broken by the lower validation loss)."""
+    if metric == "val_loss":
+        return (-record.val_loss, 0.0)
+    return (round(record.val_recall_at_zero_false_accepts, 6), -record.val_loss)
 
 
 def evaluate_windows(model: nn.Module, windows: torch.Tensor, labels: torch.Tensor, batch_size: int = 4096):
@@ -128,10 +148,13 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
         state.epoch += 1
         record = EpochRecord(state.epoch, total_loss / len(x_train), val_loss, scores["accuracy"], scores["recall"],
                              float(np.mean(probabilities[negatives] >= 0.5)) if negatives.any() else 0.0,
+                             recall_at_zero_false_accepts(labels, probabilities),
                              scheduler.get_last_lr()[0], time.perf_counter() - started)
         state.history.append(record)
-        if val_loss < state.best_val_loss - 1e-6:
-            state.best_val_loss, state.best_epoch, state.epochs_without_improvement = val_loss, state.epoch, 0
+        score = selection_score(record, params.selection_metric)
+        if score > state.best_score:
+            state.best_score, state.best_val_loss = score, val_loss
+            state.best_epoch, state.epochs_without_improvement = state.epoch, 0
             torch.save(model.state_dict(), checkpoint_dir / "best.pt")
         else:
             state.epochs_without_improvement += 1

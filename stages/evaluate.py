@@ -11,10 +11,10 @@ import numpy as np
 from puertocho import audio
 from puertocho.cli import stage_main
 from puertocho.detect import detection_events, seconds_to_frames
-from puertocho.evaluation import hours_of, positive_stream, stream_scores
+from puertocho.evaluation import hours_of, positive_stream, stream_scores, vad_gate, vad_per_chunk
 from puertocho.export import onnx_scores
 from puertocho.features import FrontEnd, resource_path
-from puertocho.metrics import choose_threshold, classification_scores, operating_point
+from puertocho.metrics import choose_threshold, classification_scores, count_per_utterance, operating_point
 from puertocho.sources import read_manifest
 
 log = logging.getLogger("evaluate")
@@ -38,13 +38,16 @@ def run(params, args):
     long_paths = [Path(args.negative) / r.path for r in read_manifest(Path(args.negative) / "manifest.csv")
                   if r.kind == "long"]
     reference_paths = [resource_path(name) for name in REFERENCE_HEADS]
-    negative_scores, reference_scores = [], [[] for _ in REFERENCE_HEADS]
+    negative_scores, negative_vad, reference_scores = [], [], [[] for _ in REFERENCE_HEADS]
     for path in long_paths:
-        scores = stream_scores(front_end, [head_path, *reference_paths], audio.read_clip(path), model.n_frames)
+        stream = audio.read_clip(path)
+        scores = stream_scores(front_end, [head_path, *reference_paths], stream, model.n_frames)
         negative_scores.append(scores[0])
+        negative_vad.append(vad_gate(vad_per_chunk(stream), settings.vad_threshold))
         for bucket, reference in zip(reference_scores, scores[1:]):
             bucket.append(reference)
     negative_scores = np.concatenate(negative_scores)
+    negative_gated = np.where(np.concatenate(negative_vad), negative_scores, 0.0)
     hours_negative = hours_of(len(negative_scores))
 
     results = {}
@@ -55,16 +58,19 @@ def run(params, args):
             continue
         stream, utterances = positive_stream(clips, settings.positive_gap_seconds, settings.positive_snr_db, rng)
         positive_scores = stream_scores(front_end, [head_path], stream, model.n_frames)[0]
-        points = [operating_point(t, negative_scores, positive_scores, utterances, settings.patience_frames,
-                                  refractory, tolerance) for t in THRESHOLDS]
-        results[split] = (points, len(clips),
-                          operating_point(settings.pi_threshold, negative_scores, positive_scores, utterances,
-                                          settings.patience_frames, refractory, tolerance))
+        positive_gated = np.where(vad_gate(vad_per_chunk(stream), settings.vad_threshold), positive_scores, 0.0)
+
+        def point(threshold, negative=negative_scores, positive=positive_scores, utterances=utterances):
+            return operating_point(threshold, negative, positive, utterances, settings.patience_frames,
+                                   refractory, tolerance)
+        results[split] = ([point(t) for t in THRESHOLDS], len(clips), point(settings.pi_threshold),
+                          lambda t, p=positive_gated, u=utterances: point(t, negative_gated, p, u))
     if not results:
         raise FileNotFoundError("no held-out or validation positives to evaluate: raise data.positive_count")
     split = "test" if "test" in results else "validation"
-    points, n_positive, at_pi = results[split]
+    points, n_positive, at_pi, with_vad = results[split]
     chosen = choose_threshold(points, params.data.target_fpr)
+    vad_chosen, vad_at_pi = with_vad(chosen.threshold), with_vad(settings.pi_threshold)
 
     validation = np.load(Path(args.features) / "validation.npz")
     window_scores = classification_scores(validation["labels"], onnx_scores(head_path, validation["windows"]),
@@ -80,13 +86,17 @@ def run(params, args):
         "hours_negative": hours_negative, "n_positive": n_positive, "positive_split": split,
         "meets_targets": bool(chosen.false_accepts_per_hour <= params.data.target_fpr
                               and chosen.false_reject_rate <= params.data.target_fnr),
-        "at_pi_threshold": {k: v for k, v in dataclasses.asdict(at_pi).items()},
+        "at_pi_threshold": dataclasses.asdict(at_pi),
+        "with_vad": {"vad_threshold": settings.vad_threshold, "at_threshold": dataclasses.asdict(vad_chosen),
+                     "at_pi_threshold": dataclasses.asdict(vad_at_pi)},
+        "confusables": confusable_report(front_end, head_path, args, settings, chosen.threshold, refractory,
+                                         tolerance, model.n_frames, rng),
         "reference_false_accepts_per_hour": {
             name.split("_v")[0]: len(detection_events(np.concatenate(s), 0.5, settings.patience_frames, refractory))
             / hours_negative for name, s in zip(REFERENCE_HEADS, reference_scores)},
     }
     if "validation" in results and split != "validation":
-        val_points, _, _ = results["validation"]
+        val_points = results["validation"][0]
         same = min(val_points, key=lambda p: abs(p.threshold - chosen.threshold))
         metrics["false_reject_rate_validation_voices"] = same.false_reject_rate
     out = Path(args.metrics)
@@ -100,6 +110,28 @@ def run(params, args):
     plot_curve(points, chosen, params.data, args.curve_png)
     log.info("Evaluation (%s voices, %.2f h negative): %s", split, hours_negative,
              {k: v for k, v in metrics.items() if not isinstance(v, dict)})
+
+
+def confusable_report(front_end, head_path, args, settings, threshold, refractory, tolerance, n_frames, rng):
+    """Detections on confusable words never trained on (validation and held-out voices), per utterance and word."""
+    rows = [r for r in csv.DictReader(open(args.split)) if r["kind"] == "confusable" and r["split"] != "train"]
+    if not rows:
+        return {}
+    texts = {r.path: r.text for r in read_manifest(Path(args.negative) / "manifest.csv")}
+    clips = [audio.read_clip(Path(args.negative) / r["path"]) for r in rows]
+    stream, utterances = positive_stream(clips, settings.positive_gap_seconds, settings.positive_snr_db, rng)
+    scores = stream_scores(front_end, [head_path], stream, n_frames)[0]
+    events = detection_events(scores, threshold, settings.patience_frames, refractory)
+    counts = count_per_utterance(events, utterances, tolerance)
+    per_word = {}
+    for row, count in zip(rows, counts):
+        word = texts[row["path"]]
+        hits, total = per_word.get(word, (0, 0))
+        per_word[word] = (hits + int(count > 0), total + 1)
+    Path(args.confusables).write_text(json.dumps(
+        {"threshold": threshold, "share_detected_per_word": {w: round(h / t, 3) for w, (h, t) in sorted(per_word.items())},
+         "utterances_per_word": {w: t for w, (h, t) in sorted(per_word.items())}}, indent=2, ensure_ascii=False))
+    return {"utterances": len(rows), "false_accepts_per_utterance": float(np.mean(counts > 0))}
 
 
 def finite(value):
@@ -136,6 +168,7 @@ def add_arguments(parser):
     parser.add_argument("--features", default="data/features")
     parser.add_argument("--split", default="data/features/split.csv")
     parser.add_argument("--metrics", default="metrics/eval.json")
+    parser.add_argument("--confusables", default="metrics/confusables.json", help="per-word detection shares")
     parser.add_argument("--curve", default="metrics/threshold_curve.csv")
     parser.add_argument("--curve-png", default="metrics/threshold_curve.png")
 

@@ -54,3 +54,18 @@ def test_clip_windows_are_the_stream_window_at_the_clip_end(front_end, speech_st
 def test_clip_windows_refuse_wrong_lengths(front_end):
     with pytest.raises(ValueError, match="clips must be"):
         front_end.clip_windows(np.zeros((2, 16000), np.int16))
+
+
+def test_vad_gated_scores_equal_the_runtime_with_its_vad(front_end, speech_stream):
+    from openwakeword.model import Model
+    from puertocho.evaluation import vad_gate, vad_per_chunk
+    head = resource_path("alexa_v0.1.onnx")
+    stream = speech_stream.astype(np.float32) / 32767
+    ours = onnx_scores(head, front_end.stream_windows(speech_stream))
+    ours[:5] = 0.0
+    gated = np.where(vad_gate(vad_per_chunk(stream), 0.2), ours, 0.0)
+    runtime = Model(wakeword_model_paths=[str(head)], vad_threshold=0.2)
+    theirs = np.array([runtime.predict(speech_stream[i:i + CHUNK])["alexa_v0.1"]
+                       for i in range(0, len(speech_stream), CHUNK)])
+    np.testing.assert_allclose(gated, theirs, atol=1e-4)
+    assert (gated == 0).sum() > 5  # the gate really closed somewhere (the leading silence)

@@ -1,0 +1,84 @@
+"""The training loop: it learns, it is deterministic on the CPU, and a killed run resumes to the same result."""
+import dataclasses
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from puertocho.params import ModelParams, TrainingParams
+from puertocho.training import recall_at_zero_false_accepts, train
+
+MODEL = dataclasses.replace(ModelParams(), head="cnn", hidden_size=16)
+SETTINGS = TrainingParams(batch_size=16, learning_rate=3e-3, epochs=4, early_stopping_patience=10, seed=5,
+                          negative_weight=2.0, keep_checkpoints=2)
+
+
+def toy_data(seed=0, n=160):
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.3).astype(np.float32)
+    windows = rng.standard_normal((n, 16, 96)).astype(np.float32)
+    windows[labels == 1, 8:, :10] += 1.5  # a learnable "phrase" pattern late in the window
+    return windows, labels
+
+
+def run_training(tmp_path, name):
+    model, state = train(MODEL, SETTINGS, toy_data(0), toy_data(1, 80), tmp_path / name, "hash")
+    return model, state
+
+
+def test_training_learns_and_keeps_checkpoints(tmp_path):
+    model, state = run_training(tmp_path, "a")
+    assert state.history[-1].train_loss < state.history[0].train_loss
+    assert state.history[state.best_epoch - 1].val_recall_at_zero_false_accepts > 0.5
+    saved = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert saved == ["best.pt", "epoch_003.pt", "epoch_004.pt", "last.pt"]
+
+
+def test_training_is_deterministic_on_cpu(tmp_path):
+    _, first = run_training(tmp_path, "a")
+    _, second = run_training(tmp_path, "b")
+    assert [dataclasses.replace(r, seconds=0) for r in first.history] == \
+           [dataclasses.replace(r, seconds=0) for r in second.history]
+
+
+def test_killed_run_resumes_from_its_last_checkpoint_and_reaches_the_same_result(tmp_path):
+    _, reference = run_training(tmp_path, "reference")
+    # A real SIGKILL after epoch 2, in a child process: no cleanup code runs.
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(tmp_path.parent)!r})
+        from tests.test_training import MODEL, SETTINGS, toy_data
+        from puertocho.training import train
+        def die(record):
+            if record.epoch == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+        train(MODEL, SETTINGS, toy_data(0), toy_data(1, 80), __import__("pathlib").Path({str(tmp_path / 'killed')!r}),
+              "hash", die)
+    """)
+    from tests.conftest import REPO
+    child = subprocess.run([sys.executable, "-c", script.replace(repr(str(tmp_path.parent)), repr(str(REPO)))],
+                           cwd=REPO, capture_output=True, text=True)
+    assert child.returncode == -9, child.stderr
+    assert torch.load(tmp_path / "killed" / "last.pt", weights_only=False)["state"].epoch == 2
+    replayed = []
+    model, resumed = train(MODEL, SETTINGS, toy_data(0), toy_data(1, 80), tmp_path / "killed", "hash",
+                           replayed.append)
+    assert [r.epoch for r in replayed] == [1, 2, 3, 4]  # loggers get the epochs done before the kill too
+    assert [dataclasses.replace(r, seconds=0) for r in resumed.history] == \
+           [dataclasses.replace(r, seconds=0) for r in reference.history]
+
+
+def test_a_checkpoint_from_other_params_is_not_resumed(tmp_path):
+    run_training(tmp_path, "a")
+    _, state = train(MODEL, SETTINGS, toy_data(0), toy_data(1, 80), tmp_path / "a", "other-hash")
+    assert [r.epoch for r in state.history] == [1, 2, 3, 4]
+
+
+def test_recall_at_zero_false_accepts():
+    labels = np.array([1, 1, 1, 0, 0], np.float32)
+    assert recall_at_zero_false_accepts(labels, np.array([0.9, 0.8, 0.3, 0.5, 0.1])) == pytest.approx(2 / 3)
+    assert recall_at_zero_false_accepts(labels, np.array([0.9, 0.8, 0.3, 0.95, 0.1])) == 0.0
