@@ -19,6 +19,14 @@ def place_at_end(clip: np.ndarray, total_samples: int, end_offset_samples: int) 
     return buffer, start
 
 
+def speed_perturb(clip: np.ndarray, factor: float) -> np.ndarray:
+    """Play a clip factor times faster (tempo and pitch together, like tape), by FFT resampling; (n / factor,)."""
+    from scipy.signal import resample
+    if abs(factor - 1.0) < 1e-3 or len(clip) < 2:
+        return clip.astype(np.float32)
+    return resample(clip, max(2, int(round(len(clip) / factor)))).astype(np.float32)
+
+
 def random_crop(clip: np.ndarray, total_samples: int, rng: np.random.Generator) -> np.ndarray:
     """A random total_samples-long piece of a clip, zero-padded at a random place when shorter."""
     if len(clip) >= total_samples:
@@ -45,6 +53,11 @@ def synthetic_rir(rt60_seconds: float, generator: torch.Generator, length_second
     return tail / tail.norm()
 
 
+def align_direct_path(rir: np.ndarray) -> np.ndarray:
+    """A measured impulse response starting at its strongest peak (the direct sound), so reverb adds no delay."""
+    return rir[int(np.argmax(np.abs(rir))):].astype(np.float32)
+
+
 def reverberate(signal: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
     """Convolve (b, n) audio with (b, m) impulse responses, aligned on the direct path, same length and RMS."""
     wet = AF.fftconvolve(signal, rir)[..., : signal.shape[-1]]
@@ -64,18 +77,28 @@ def uniform(low_high, size: int, generator: torch.Generator) -> torch.Tensor:
 
 
 def augment_batch(clean: np.ndarray, noise: np.ndarray, settings, generator: torch.Generator,
-                  device: str = "cpu") -> np.ndarray:
+                  device: str = "cpu", measured_rirs: list[np.ndarray] | None = None) -> np.ndarray:
     """Reverb, noise at an SNR, then gain, per row, as settings (AugmentParams) say; float32 (b, n) in/out.
-    Rows drawn as 'clean' keep only the gain; all rows get a faint noise floor, as every microphone has."""
+    Rows drawn as 'clean' keep only the gain; all rows get a faint noise floor, as every microphone has.
+    measured_rirs: real room impulse responses to use instead of simulated rooms."""
     n_rows = len(clean)
     signal = torch.from_numpy(clean).to(device)
     noise_t = torch.from_numpy(noise).to(device)
     is_clean = torch.rand(n_rows, generator=generator) < settings.clean_probability
     reverb = (torch.rand(n_rows, generator=generator) < settings.reverb_probability) & ~is_clean
     if reverb.any():
-        rt60s = uniform(settings.rt60_range, n_rows, generator)
-        length = int(SAMPLE_RATE * max(settings.rt60_range[1], 0.05))
-        rirs = torch.stack([synthetic_rir(float(rt), generator, length / SAMPLE_RATE) for rt in rt60s]).to(device)
+        if measured_rirs:
+            picks = torch.randint(len(measured_rirs), (n_rows,), generator=generator)
+            length = max(len(r) for r in measured_rirs)
+            rirs = torch.zeros(n_rows, length)
+            for row, pick in enumerate(picks.tolist()):
+                rir = torch.from_numpy(measured_rirs[pick])
+                rirs[row, :len(rir)] = rir / rir.norm().clamp_min(1e-8)
+            rirs = rirs.to(device)
+        else:
+            rt60s = uniform(settings.rt60_range, n_rows, generator)
+            length = int(SAMPLE_RATE * max(settings.rt60_range[1], 0.05))
+            rirs = torch.stack([synthetic_rir(float(rt), generator, length / SAMPLE_RATE) for rt in rt60s]).to(device)
         signal = torch.where(reverb.to(device).unsqueeze(-1), reverberate(signal, rirs), signal)
     snr = uniform(settings.snr_db_range, n_rows, generator).to(device)
     snr = torch.where(is_clean.to(device), torch.full_like(snr, 60.0), snr)

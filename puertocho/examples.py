@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from puertocho import audio
-from puertocho.augment import augment_batch, place_at_end, random_crop
+from puertocho.augment import align_direct_path, augment_batch, place_at_end, random_crop, speed_perturb
 from puertocho.features import FrontEnd, clip_samples_for
 from puertocho.sources import ClipRecord
 
@@ -37,8 +37,19 @@ def load_clips(folder: Path, records: list[ClipRecord]) -> list[np.ndarray]:
                                                           mininterval=2)]
 
 
+def load_rirs(folder: str) -> list[np.ndarray]:
+    """Measured room impulse responses from a folder (any format and rate), direct path first; [] for ""."""
+    if not folder:
+        return []
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg"))
+    if not paths:
+        raise FileNotFoundError(f"augment.rir_dir: no WAV/FLAC/OGG impulse responses in '{folder}'")
+    return [align_direct_path(audio.read_any(p)) for p in paths]
+
+
 def build_windows(front_end: FrontEnd, clips: list[np.ndarray], placement: str, backgrounds: list[np.ndarray],
-                  augment, n_frames: int, seed: int, batch_size: int = 256, desc: str = "") -> np.ndarray:
+                  augment, n_frames: int, seed: int, batch_size: int = 256, desc: str = "",
+                  measured_rirs: list[np.ndarray] | None = None) -> np.ndarray:
     """Features (n_clips * copies, n_frames, 96) for clips put in 2 s of augmented background.
 
     placement 'end': the clip ends end_offset_range seconds before the window closes (wake phrases,
@@ -53,10 +64,12 @@ def build_windows(front_end: FrontEnd, clips: list[np.ndarray], placement: str, 
         batch = jobs[first:first + batch_size]
         if placement == "end":
             offsets = rng.uniform(*augment.end_offset_range, size=len(batch)) * audio.SAMPLE_RATE
-            clean = np.stack([place_at_end(c, total, int(o))[0] for c, o in zip(batch, offsets)])
+            speeds = rng.uniform(*augment.speed_range, size=len(batch))
+            clean = np.stack([place_at_end(speed_perturb(c, s), total, int(o))[0]
+                              for c, s, o in zip(batch, speeds, offsets)])
         else:
             clean = np.stack([random_crop(c, total, rng) for c in batch])
         noise = np.stack([random_crop(backgrounds[rng.integers(len(backgrounds))], total, rng) for _ in batch])
-        noisy = augment_batch(clean, noise, augment, generator, device)
+        noisy = augment_batch(clean, noise, augment, generator, device, measured_rirs)
         out[first:first + len(batch)] = front_end.clip_windows(audio.to_int16(noisy), n_frames)
     return out

@@ -116,10 +116,14 @@ class AugmentParams:
     rt60_range: list[float] = field(default_factory=lambda: [0.2, 0.9])
     gain_db_range: list[float] = field(default_factory=lambda: [-12.0, 3.0])
     end_offset_range: list[float] = field(default_factory=lambda: [0.0, 0.3])
+    speed_range: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    rir_dir: str = ""
 
     def check(self, section: str) -> None:
         _require(self.copies_per_clip >= 1, f"{section}.copies_per_clip", "use 1 or more")
-        for name in ("snr_db_range", "rt60_range", "gain_db_range", "end_offset_range"):
+        _require(self.speed_range[0] > 0.5 and self.speed_range[1] < 2.0, f"{section}.speed_range",
+                 "keep speed factors within (0.5, 2.0)")
+        for name in ("snr_db_range", "rt60_range", "gain_db_range", "end_offset_range", "speed_range"):
             _check_range(getattr(self, name), f"{section}.{name}")
         for name in ("clean_probability", "reverb_probability"):
             _require(0.0 <= getattr(self, name) <= 1.0, f"{section}.{name}", "use a probability in [0, 1]")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from puertocho.cli import stage_main
-from puertocho.examples import assign_splits, build_windows, load_clips
+from puertocho.examples import assign_splits, build_windows, load_clips, load_rirs
 from puertocho.features import FrontEnd, sha256_of
 from puertocho.sources import read_manifest
 
@@ -23,6 +23,7 @@ def run(params, args):
     records = {name: [r for r in read_manifest(folder / "manifest.csv") if r.kind != "long"]
                for name, folder in folders.items()}
     front_end = FrontEnd()
+    measured_rirs = load_rirs(params.augment.rir_dir)
     split_rows = []
     arrays = {"train": ([], [], []), "validation": ([], [], [])}
     clips_by_kind = {}
@@ -44,7 +45,7 @@ def run(params, args):
                 continue
             seed = params.augment.seed + 100 * kind_index + (0 if split == "train" else 1)
             windows = build_windows(front_end, clips, placement, backgrounds, params.augment, params.model.n_frames,
-                                    seed, desc=f"{split} {kind}")
+                                    seed, desc=f"{split} {kind}", measured_rirs=measured_rirs)
             arrays[split][0].append(windows)
             arrays[split][1].append(np.full(len(windows), label, np.float32))
             arrays[split][2].append(np.full(len(windows), kind_index, np.int8))

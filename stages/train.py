@@ -32,7 +32,7 @@ def run(params, args):
     config_hash = hashlib.sha256((config + data_digest).encode()).hexdigest()
 
     writer = SummaryWriter(log_dir=str(logs / "tensorboard"))
-    with Live(args.live, dvcyaml=False, report=None) as live:
+    with Live(args.live, dvcyaml=False, report=None, save_dvc_exp=False) as live:
         def on_epoch(record):
             for name, value in dataclasses.asdict(record).items():
                 if name != "epoch":

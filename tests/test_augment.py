@@ -61,3 +61,37 @@ def test_augment_batch_is_seeded_and_bounded():
     np.testing.assert_array_equal(first, second)
     assert np.abs(first).max() <= 1.0
     assert not np.allclose(first, clean)
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.0, 1.15])
+def test_speed_perturb_changes_length_and_pitch_together(factor):
+    from puertocho.augment import speed_perturb
+    from tests.conftest import tone
+    out = speed_perturb(tone(1.0, 400), factor)
+    assert abs(len(out) - 16000 / factor) <= 1
+    peak_hz = np.argmax(np.abs(np.fft.rfft(out))) * 16000 / len(out)
+    assert abs(peak_hz - 400 * factor) < 3
+
+
+def test_measured_rirs_are_used_when_given(tmp_path):
+    import soundfile as sf
+    from puertocho.examples import load_rirs
+    echo = np.zeros(8000, np.float32)
+    echo[100] = 1.0    # direct path after 100 samples of pre-delay
+    echo[4100] = 0.9   # one strong echo 0.25 s later
+    sf.write(str(tmp_path / "room.wav"), echo, 16000)
+    rirs = load_rirs(str(tmp_path))
+    assert rirs[0][0] == pytest.approx(1.0, abs=1e-3)  # pre-delay cut
+    settings = AugmentParams(clean_probability=0.0, reverb_probability=1.0, snr_db_range=[60.0, 60.0],
+                             gain_db_range=[0.0, 0.0])
+    click = np.zeros((1, 16000), np.float32)
+    click[0, 1000] = 0.5
+    out = augment_batch(click, np.random.default_rng(0).standard_normal((1, 16000)).astype(np.float32),
+                        settings, torch.Generator().manual_seed(0), measured_rirs=rirs)
+    assert abs(out[0, 5000]) > 0.2 and abs(out[0, 3000]) < 0.01  # the echo is where the room puts it
+
+
+def test_missing_rir_folder_names_the_key(tmp_path):
+    from puertocho.examples import load_rirs
+    with pytest.raises(FileNotFoundError, match="augment.rir_dir"):
+        load_rirs(str(tmp_path))
