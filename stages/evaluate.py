@@ -18,7 +18,8 @@ from puertocho.metrics import choose_threshold, classification_scores, count_per
 from puertocho.sources import read_manifest
 
 log = logging.getLogger("evaluate")
-THRESHOLDS = np.round(np.arange(0.02, 1.0, 0.02), 2)
+# Fine steps near 1: a wake word's operating point usually lives there.
+THRESHOLDS = np.concatenate([np.round(np.arange(0.02, 0.98, 0.02), 2), [0.98, 0.99, 0.995, 0.998, 0.999]])
 REFERENCE_HEADS = ("hey_jarvis_v0.1.onnx", "alexa_v0.1.onnx")
 
 
