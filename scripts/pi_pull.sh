@@ -70,6 +70,9 @@ if [[ ! -x "$DVC" ]]; then
 fi
 require_command "$DVC" "Install it with: pip install -r requirements-pi.txt"
 
+# gcsfs logs a traceback per failed request before dvc's one-line ERROR; keep only dvc's line.
+export GCSFS_DEBUG="${GCSFS_DEBUG:-CRITICAL}"
+
 TARGETS=("models/$MODEL.onnx" "models/feature_models" "models/$MODEL.card.json" "models/$MODEL.env")
 PULL=("$DVC" pull)
 if [[ -n "$REMOTE" ]]; then

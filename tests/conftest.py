@@ -44,11 +44,16 @@ def run(command: list[str], cwd: Path, check: bool = True, env_extra: dict | Non
     return result
 
 
+PIPELINE_OUTPUTS = {"data", "models", "metrics", "dvclive", "logs", "dvc.lock", "dvc_plots"}
+
+
 def copy_repo(destination: Path, params: dict | None = None) -> Path:
     """Copy the working tree (tracked and untracked, not ignored) into a fresh git repo; optional params."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.split("\0")
     for name in filter(None, listed):
+        if name.split("/")[0] in PIPELINE_OUTPUTS:
+            continue  # a pipeline run in the source checkout must not leak into the copy
         source = REPO / name
         if source.is_file():
             target = destination / name

@@ -41,7 +41,7 @@ def pipeline(tmp_path_factory, base_params):
 def test_repro_runs_every_stage_and_writes_every_declared_out(pipeline):
     repo, output = pipeline
     assert stages_that_ran(output) == {"generate_positive", "generate_negative", "features", "train", "export",
-                                       "evaluate"}
+                                       "evaluate", "package"}
     missing = [str(p) for p in declared_outs(repo) if not p.exists()]
     assert not missing, f"declared outs missing: {missing}"
     metrics = json.loads((repo / "metrics/eval.json").read_text())
@@ -71,12 +71,12 @@ def test_nothing_changed_means_nothing_runs(pipeline):
     assert stages_that_ran(run(["dvc", "repro"], repo).stdout) == set()
 
 
-def test_learning_rate_experiment_reruns_only_train_export_evaluate(pipeline):
+def test_learning_rate_experiment_reruns_only_train_and_what_follows_it(pipeline):
     repo, _ = pipeline
     run(["git", "add", "-A"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "baseline"], repo)
     result = run(["dvc", "exp", "run", "-S", "training.learning_rate=3e-4", "--name", "lr3e4"], repo)
-    assert stages_that_ran(result.stdout) == {"train", "export", "evaluate"}
+    assert stages_that_ran(result.stdout) == {"train", "export", "evaluate", "package"}
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     found = None
     for commit in shown:

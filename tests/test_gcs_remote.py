@@ -1,0 +1,240 @@
+"""The `gcs` remote for real: dvc-gs against gcp-storage-emulator, and what a Raspberry Pi pulls from it.
+
+The emulator (a GCS JSON API server in Python, installed with requirements.txt) runs on 127.0.0.1 on a free
+port, keeping its objects on disk in a temporary folder, so a restart keeps what was pushed before it.
+Flow: a copy of the repository on the tiny profile, `dvc repro` (package stage included), `dvc push -r gcs`;
+a fresh `git clone` runs `scripts/pi_pull.sh --remote gcs` and must receive only the deployable files. Then the
+emulator dies in the middle of a push: the push fails with one clear error, and after a restart it completes.
+
+gcsfs retries a refused connection 6 times with exponential back-off (about 31 s) before dvc gives up, so the
+outage test takes about a minute. GCSFS_DEBUG=CRITICAL silences gcsfs's own logger, which otherwise prints a
+traceback per failed request (via Python's last-resort handler) before dvc's one-line ERROR; pi_pull.sh sets it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import VENV_BIN, copy_repo, run, tiny_params
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "puertocho-dvc"
+QUIET_GCSFS = {"GCSFS_DEBUG": "CRITICAL", "NO_GCE_CHECK": "True"}
+NAME = "puertocho_v1"
+DEPLOYABLE = {f"models/{NAME}.onnx", "models/feature_models/melspectrogram.onnx",
+              "models/feature_models/embedding_model.onnx", "models/feature_models/SHA256SUMS",
+              f"models/{NAME}.card.json", f"models/{NAME}.env"}
+
+
+# gcp-storage-emulator reads multipart uploads with Python's email parser, which takes a "\r" that ends a file
+# for half of the CRLF before the next boundary and drops it (gcsfs separates parts with a bare "\n"): a file
+# whose last byte is 0x0d (openWakeWord's embedding_model.onnx) comes back one byte short. Real GCS keeps it.
+# The emulator runs with this one function replaced: parts split on the boundary, exactly one line break
+# (in the sender's style) removed before each delimiter.
+EMULATOR = r"""
+import re, sys
+from gcp_storage_emulator import server
+from gcp_storage_emulator.__main__ import main
+original = server._read_data
+
+def _split_parts(raw, boundary):
+    delimiter = b"--" + boundary
+    newline = b"\r\n" if raw.startswith(delimiter + b"\r\n") else b"\n"
+    parts = []
+    for chunk in (newline + raw).split(newline + delimiter)[1:]:  # [0] is the (empty) preamble
+        if chunk.startswith(b"--"):
+            break
+        head, _, body = chunk[len(newline):].partition(newline + newline)
+        headers = dict(line.split(b":", 1) for line in head.split(newline) if b":" in line)
+        parts.append(({k.strip().lower(): v.strip() for k, v in headers.items()}, body))
+    return parts
+
+def _read_data(handler, query):
+    content_type = handler.headers.get("Content-Type") or ""
+    if not content_type.startswith("multipart/related"):
+        return original(handler, query)
+    raw = server._decode_raw_data(server._read_raw_data(handler), handler)
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type).group(1).encode()
+    (meta_headers, meta), (headers, content) = _split_parts(raw, boundary)[:2]
+    kind = headers.get(b"content-type", b"application/octet-stream").decode().split(";")[0].strip()
+    return {"meta": server.json.loads(meta), "content": content, "content-type": kind}
+
+server._read_data = _read_data
+sys.exit(main())
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Emulator:
+    """gcp-storage-emulator on 127.0.0.1:<free port>, objects stored under `data_dir` (kept across restarts)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.log = data_dir / "emulator.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def objects(self, prefix: str) -> list[Path]:
+        root = self.data_dir / ".cloudstorage" / BUCKET / prefix
+        return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "a") as log:
+            self.process = subprocess.Popen(
+                [str(VENV_BIN / "python"), "-c", EMULATOR, "start", "--host=127.0.0.1", f"--port={self.port}",
+                 f"--default-bucket={BUCKET}", "--quiet"],
+                cwd=self.data_dir, env=dict(os.environ, STORAGE_BASE=str(self.data_dir)),
+                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"emulator exited ({self.process.returncode}): {self.log.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"emulator did not listen on port {self.port}: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+def use_emulator(repo: Path, emulator: Emulator, prefix: str) -> None:
+    """Point the `gcs` remote at the emulator, in .dvc/config.local (not in git, as a real bucket would be)."""
+    run(["dvc", "remote", "modify", "--local", "gcs", "url", f"gs://{BUCKET}/{prefix}"], repo)
+    run(["dvc", "remote", "modify", "--local", "gcs", "endpointurl", emulator.endpoint], repo)
+
+
+def clone(repo: Path, destination: Path, emulator: Emulator, prefix: str) -> Path:
+    subprocess.run(["git", "clone", "-q", str(repo), str(destination)], check=True, capture_output=True)
+    assert not (destination / ".dvc/config.local").exists()  # the bucket settings do not travel with git
+    use_emulator(destination, emulator, prefix)
+    return destination
+
+
+def untracked_files(repo: Path, folders: tuple[str, ...] = ("data", "models")) -> set[str]:
+    """Files under `folders` that git does not hold: what DVC put there."""
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True,
+                                 check=True).stdout.split())
+    found = set()
+    for folder in folders:
+        if (repo / folder).exists():
+            found |= {p.relative_to(repo).as_posix() for p in (repo / folder).rglob("*") if p.is_file()}
+    return found - tracked
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    server = Emulator(tmp_path_factory.mktemp("gcs"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory, base_params, emulator):
+    """The tiny pipeline reproduced, committed, and pushed to gs://puertocho-dvc/puertocho."""
+    repo = copy_repo(tmp_path_factory.mktemp("gcs_repo") / "repo", tiny_params(base_params))
+    # Outputs of a `dvc repro` running in the working tree at the same time must not reach the copy's git.
+    for folder in ("data", "models", "metrics"):
+        shutil.rmtree(repo / folder, ignore_errors=True)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "--allow-empty", "-m", "no outputs"], repo)
+    (repo / ".git/info/exclude").write_text("models/checkpoints/\n")  # resume state, not for git or the Pi
+    use_emulator(repo, emulator, "puertocho")
+    result = run(["dvc", "repro"], repo)
+    assert "Running stage 'package'" in result.stdout
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "pipeline"], repo)
+    push = run(["dvc", "push", "-r", "gcs"], repo, env_extra=QUIET_GCSFS)
+    assert "files pushed" in push.stdout
+    return repo
+
+
+def test_package_stage_writes_card_and_env(pushed):
+    params = yaml.safe_load((pushed / "params.yaml").read_text())
+    card = yaml.safe_load((pushed / f"models/{NAME}.card.json").read_text())  # JSON is YAML
+    metrics = yaml.safe_load((pushed / "metrics/eval.json").read_text())
+    assert card["runtime"]["threshold"] == metrics["threshold"] and card["params"] == params
+    assert card["training_data"] == yaml.safe_load((pushed / "metrics/data.json").read_text())
+    env = (pushed / f"models/{NAME}.env").read_text().splitlines()
+    assert f"OPENWAKEWORD_THRESHOLD={metrics['threshold']:g}" in env
+    assert f"OPENWAKEWORD_VAD_THRESHOLD={params['evaluate']['vad_threshold']:g}" in env
+
+
+def test_pi_pull_brings_only_the_deployable_files(pushed, emulator, tmp_path):
+    pi = clone(pushed, tmp_path / "pi", emulator, "puertocho")
+    assert untracked_files(pi) == set()
+    result = run(["bash", "scripts/pi_pull.sh", "--remote", "gcs"], pi)
+    assert "Traceback" not in result.stderr
+    assert untracked_files(pi) == DEPLOYABLE
+    # No training data: data/ holds at most the .gitignore that DVC wrote and git carries.
+    data_files = {p.name for p in (pi / "data").rglob("*") if p.is_file()} if (pi / "data").exists() else set()
+    assert data_files <= {".gitignore"}
+    for name in DEPLOYABLE:
+        assert (pi / name).read_bytes() == (pushed / name).read_bytes(), name
+    # The detector starts on what was pulled, with the calibrated threshold from the .env.
+    wav = tmp_path / "quiet.wav"
+    import numpy as np
+
+    from puertocho.audio import write_clip
+    write_clip(wav, np.random.default_rng(1).normal(0, 0.01, 32000).astype(np.float32))
+    listened = run(["python", "-m", "puertocho.listen", "--wav", str(wav)], pi, check=False)
+    threshold = yaml.safe_load((pushed / "metrics/eval.json").read_text())["threshold"]
+    assert listened.returncode == 0, listened.stderr
+    assert f"model=models/{NAME}.onnx threshold={threshold:g}" in listened.stderr
+
+
+def test_push_interrupted_by_an_outage_fails_clearly_and_completes_after_restart(pushed, emulator, tmp_path):
+    use_emulator(pushed, emulator, "outage")  # an empty prefix: everything has to go up again
+    env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", DVC_NO_ANALYTICS="1",
+               **QUIET_GCSFS)
+    push = subprocess.Popen(["dvc", "push", "-r", "gcs"], cwd=pushed, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not emulator.objects("outage") and push.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    emulator.stop()  # the first object has landed: the server goes away mid-push
+    stdout, stderr = push.communicate(timeout=240)
+    assert push.returncode != 0, stdout + stderr
+    assert f"Cannot connect to host 127.0.0.1:{emulator.port}" in stderr, stderr
+    assert "ERROR" in stderr and "Traceback" not in stderr, stderr
+    landed = len(emulator.objects("outage"))
+    assert landed >= 1
+
+    emulator.start()  # same port, same folder: what landed before the outage is still there
+    assert len(emulator.objects("outage")) == landed
+    resumed = run(["dvc", "push", "-r", "gcs"], pushed, env_extra=QUIET_GCSFS)
+    assert "files pushed" in resumed.stdout and "Traceback" not in resumed.stderr
+    again = run(["dvc", "push", "-r", "gcs"], pushed, env_extra=QUIET_GCSFS)
+    assert "Everything is up to date" in again.stdout + again.stderr
+
+    fresh = clone(pushed, tmp_path / "fresh", emulator, "outage")
+    run(["dvc", "pull", "-r", "gcs"], fresh, env_extra=QUIET_GCSFS)
+    expected = {name for name in untracked_files(pushed) if not name.startswith("models/checkpoints/")}
+    assert untracked_files(fresh) == expected
+    for name in expected:
+        assert (fresh / name).read_bytes() == (pushed / name).read_bytes(), name
