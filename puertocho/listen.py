@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from puertocho.detect import Debouncer
 from puertocho.card import ENV_EMBEDDING, ENV_MELSPEC, ENV_MODEL, ENV_THRESHOLD, ENV_VAD, read_env
 
 SAMPLE_RATE = 16000
@@ -33,29 +34,6 @@ PULL_HINT = "run scripts/pi_pull.sh (or `dvc pull` the model) from the repositor
 
 class ListenError(RuntimeError):
     """An expected problem (missing model, wrong model, no audio device): one line, exit code 2."""
-
-
-class Debouncer:
-    """Streaming form of puertocho.detect.detection_events: fire after `patience` consecutive chunks at or
-    above the threshold, then stay quiet for `refractory_frames` chunks (one utterance, one detection)."""
-
-    def __init__(self, threshold: float, patience_frames: int = 1, refractory_frames: int = 25) -> None:
-        self.threshold = threshold
-        self.patience_frames = patience_frames
-        self.refractory_frames = refractory_frames
-        self.index = -1
-        self.run = 0
-        self.quiet_until = -1
-
-    def update(self, score: float) -> bool:
-        """Feed the next chunk's score; True when a detection fires on this chunk."""
-        self.index += 1
-        self.run = self.run + 1 if score >= self.threshold else 0
-        if self.index <= self.quiet_until or self.run < self.patience_frames:
-            return False
-        self.quiet_until = self.index + self.refractory_frames
-        self.run = 0
-        return True
 
 
 def default_model_name(params_path: str | Path = "params.yaml") -> str:
