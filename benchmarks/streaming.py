@@ -99,7 +99,6 @@ def worker_timing(args) -> dict:
 def worker_memory(args) -> dict:
     import resource
 
-    import numpy as np
     import onnxruntime  # noqa: F401  (the baseline includes the runtime's import)
     if args.model == "baseline":
         import openwakeword.model  # noqa: F401
@@ -109,7 +108,6 @@ def worker_memory(args) -> dict:
         audio = test_audio(args.chunks * CHUNK / 16000, seed=3)
         for start in range(0, len(audio) - CHUNK + 1, CHUNK):
             model.predict(audio[start:start + CHUNK])
-        np.asarray(0)
     hwm = [line.split()[1] for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM")]
     return {"maxrss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "vmhwm_mib": round(int(hwm[0]) / 1024, 1) if hwm else None}
@@ -178,10 +176,10 @@ def run(config: Config) -> dict:
         ours, note = our_head(config, Path(folder))
         reference = resource_path(REFERENCE)
         core = _one_core()
-        chunks = 25 if config.quick else 250
+        chunks = 25 if config.quick else 500
         config.log(f"streaming: timing on core {core} ({note})")
         timing = _worker(["--worker", "timing", "--ours", str(ours), "--reference", str(reference),
-                          "--chunks", str(chunks), "--head-calls", "50" if config.quick else "2000",
+                          "--chunks", str(chunks), "--head-calls", "50" if config.quick else "5000",
                           "--repeats", str(config.repeats)], core)
         config.log("streaming: peak memory")
         memory_chunks = str(25 if config.quick else 250)

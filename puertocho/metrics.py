@@ -57,12 +57,15 @@ def operating_point(threshold: float, negative_scores: np.ndarray, positive_scor
 
 
 def choose_threshold(points: list[OperatingPoint], target_false_accepts_per_hour: float) -> OperatingPoint:
-    """Lowest false-reject rate among thresholds meeting the false-accept target; if none does,
-    the threshold with the fewest false accepts (ties: fewer rejects)."""
+    """Lowest false-reject rate among thresholds meeting the false-accept target; when several thresholds
+    tie, the middle one, which keeps a margin on both sides for voices and rooms the test did not have.
+    If no threshold meets the target, the one with the fewest false accepts (ties: fewer rejects)."""
     meeting = [p for p in points if p.false_accepts_per_hour <= target_false_accepts_per_hour]
-    if meeting:
-        return min(meeting, key=lambda p: (p.false_reject_rate, p.false_accepts_per_hour, -p.threshold))
-    return min(points, key=lambda p: (p.false_accepts_per_hour, p.false_reject_rate))
+    if not meeting:
+        return min(points, key=lambda p: (p.false_accepts_per_hour, p.false_reject_rate))
+    best_rate = min(p.false_reject_rate for p in meeting)
+    tied = sorted((p for p in meeting if p.false_reject_rate == best_rate), key=lambda p: p.threshold)
+    return tied[(len(tied) - 1) // 2]
 
 
 def classification_scores(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict[str, float]:

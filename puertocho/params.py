@@ -141,7 +141,7 @@ class TrainingParams:
     grad_clip_norm: float = 1.0
     negative_weight: float = 1.0
     keep_checkpoints: int = 3
-    selection_metric: str = "val_recall_at_zero_false_accepts"
+    selection_metric: str = "val_recall_at_low_false_accepts"
 
     def check(self, section: str) -> None:
         _require(self.batch_size >= 1, f"{section}.batch_size", "use 1 or more")
@@ -151,8 +151,8 @@ class TrainingParams:
         _require(self.early_stopping_patience >= 1, f"{section}.early_stopping_patience", "use 1 or more")
         _require(self.negative_weight > 0, f"{section}.negative_weight", "must be positive")
         _require(self.keep_checkpoints >= 1, f"{section}.keep_checkpoints", "use 1 or more")
-        _require(self.selection_metric in ("val_loss", "val_recall_at_zero_false_accepts"),
-                 f"{section}.selection_metric", "use val_loss or val_recall_at_zero_false_accepts")
+        _require(self.selection_metric in ("val_loss", "val_recall_at_low_false_accepts"),
+                 f"{section}.selection_metric", "use val_loss or val_recall_at_low_false_accepts")
 
 
 @dataclass(frozen=True)

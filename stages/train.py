@@ -53,7 +53,7 @@ def run(params, args):
     summary = {"best_epoch": state.best_epoch, "epochs_run": state.epoch, "best_val_loss": state.best_val_loss,
                "val_accuracy": best.val_accuracy, "val_recall": best.val_recall,
                "val_false_positive_rate": best.val_false_positive_rate,
-               "val_recall_at_zero_false_accepts": best.val_recall_at_zero_false_accepts,
+               "val_recall_at_low_false_accepts": best.val_recall_at_low_false_accepts,
                "train_windows": int(len(train_npz["labels"])), "seconds": round(time.perf_counter() - started, 1)}
     Path(args.metrics).parent.mkdir(parents=True, exist_ok=True)
     Path(args.metrics).write_text(json.dumps(summary, indent=2))

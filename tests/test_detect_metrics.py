@@ -42,6 +42,9 @@ def test_choose_threshold_meets_the_false_accept_target_with_fewest_rejects():
               [(0.3, 2.0, 0.01), (0.5, 0.4, 0.03), (0.7, 0.1, 0.08), (0.9, 0.0, 0.2)]]
     assert choose_threshold(points, 0.5).threshold == 0.5
     assert choose_threshold(points, 0.05).threshold == 0.9
+    plateau = [OperatingPoint(t, fa, 0, 0.0, 1, 0, 0) for t, fa in [(0.3, 0.9), (0.5, 0.4), (0.6, 0.2), (0.7, 0.0),
+                                                                     (0.8, 0.0)]]
+    assert choose_threshold(plateau, 0.5).threshold == 0.6  # the middle of 0.5 .. 0.8
     impossible = [OperatingPoint(t, fa, 0, frr, 1, 0, 0) for t, fa, frr in [(0.5, 3.0, 0.1), (0.9, 1.0, 0.4)]]
     assert choose_threshold(impossible, 0.5).threshold == 0.9
 

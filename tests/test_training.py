@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from puertocho.params import ModelParams, TrainingParams
-from puertocho.training import recall_at_zero_false_accepts, train
+from puertocho.training import recall_at_low_false_accepts, train
 
 MODEL = dataclasses.replace(ModelParams(), head="cnn", hidden_size=16)
 SETTINGS = TrainingParams(batch_size=16, learning_rate=3e-3, epochs=4, early_stopping_patience=10, seed=5,
@@ -33,7 +33,7 @@ def run_training(tmp_path, name):
 def test_training_learns_and_keeps_checkpoints(tmp_path):
     model, state = run_training(tmp_path, "a")
     assert state.history[-1].train_loss < state.history[0].train_loss
-    assert state.history[state.best_epoch - 1].val_recall_at_zero_false_accepts > 0.5
+    assert state.history[state.best_epoch - 1].val_recall_at_low_false_accepts > 0.5
     saved = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert saved == ["best.pt", "epoch_003.pt", "epoch_004.pt", "last.pt"]
 
@@ -78,7 +78,11 @@ def test_a_checkpoint_from_other_params_is_not_resumed(tmp_path):
     assert [r.epoch for r in state.history] == [1, 2, 3, 4]
 
 
-def test_recall_at_zero_false_accepts():
+def test_recall_at_low_false_accepts():
     labels = np.array([1, 1, 1, 0, 0], np.float32)
-    assert recall_at_zero_false_accepts(labels, np.array([0.9, 0.8, 0.3, 0.5, 0.1])) == pytest.approx(2 / 3)
-    assert recall_at_zero_false_accepts(labels, np.array([0.9, 0.8, 0.3, 0.95, 0.1])) == 0.0
+    assert recall_at_low_false_accepts(labels, np.array([0.9, 0.8, 0.3, 0.5, 0.1])) == pytest.approx(2 / 3)
+    assert recall_at_low_false_accepts(labels, np.array([0.9, 0.8, 0.3, 0.95, 0.1])) == 0.0
+    # With many negatives, one odd window among 2000 does not decide.
+    many = np.concatenate([np.ones(3), np.zeros(2000)]).astype(np.float32)
+    scores = np.concatenate([[0.9, 0.8, 0.3], np.full(1998, 0.2), [0.99, 0.5]])
+    assert recall_at_low_false_accepts(many, scores) == pytest.approx(2 / 3)
