@@ -155,6 +155,7 @@ def plot_curve(points, chosen, data, path):
     axis.set_xlabel("false accepts per hour")
     axis.set_ylabel("false-reject rate")
     axis.set_xscale("symlog", linthresh=0.5)
+    axis.set_xlim(left=0)
     axis.legend()
     axis.set_title("Puertocho: threshold sweep, streamed as on the Pi")
     figure.tight_layout()
