@@ -22,6 +22,14 @@ def _tail(result: subprocess.CompletedProcess, lines: int = 15) -> str:
     return "\n".join((result.stdout + result.stderr).strip().splitlines()[-lines:])
 
 
+def _error_line(result: subprocess.CompletedProcess) -> str:
+    """DVC's first ERROR sentence (e.g. the repository lock held by another dvc), else the output's tail."""
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.startswith("ERROR"):
+            return line.split(". ")[0]
+    return _tail(result, 5)
+
+
 def _ran_stages(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
 
@@ -37,7 +45,7 @@ def run_status(config: Config) -> dict:
     for attempt in range(config.repeats + 1):  # the first of each is the warm-up
         seconds, status = run_timed([_dvc(), "status"], repo)
         if status.returncode != 0:
-            return {"error": f"dvc status failed ({status.returncode}): {_tail(status)}"}
+            return {"error": f"dvc status failed ({status.returncode}): {_error_line(status)}"}
         if attempt:
             status_runs.append(seconds)
         if UP_TO_DATE not in status.stdout:
@@ -46,7 +54,7 @@ def run_status(config: Config) -> dict:
         # Checked right before every repro: with changes pending, `dvc repro` would rebuild stages, not idle.
         seconds, repro = run_timed([_dvc(), "repro"], repo)
         if repro.returncode != 0:
-            return {"error": f"dvc repro failed ({repro.returncode}): {_tail(repro)}"}
+            return {"error": f"dvc repro failed ({repro.returncode}): {_error_line(repro)}"}
         ran = _ran_stages(repro.stdout + repro.stderr)
         if ran:
             return {"error": f"the no-op dvc repro ran stages {ran}: something changed while measuring"}
