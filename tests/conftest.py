@@ -37,13 +37,16 @@ def tone(seconds: float, frequency: float = 440.0, rate: int = 16000, level: flo
 def run(command: list[str], cwd: Path, check: bool = True, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     """Run a command with the venv first on PATH (DVC stages call 'python'); output captured as text."""
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", HF_HUB_OFFLINE="1",
-               DVC_NO_ANALYTICS="1", **(env_extra or {}))
+               DVC_NO_ANALYTICS="1", **GIT_IDENTITY, **(env_extra or {}))
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
 
 
+# `dvc exp run` commits: a fresh CI machine may have no git identity configured.
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "puertocho tests", "GIT_AUTHOR_EMAIL": "tests@puertocho.invalid",
+                "GIT_COMMITTER_NAME": "puertocho tests", "GIT_COMMITTER_EMAIL": "tests@puertocho.invalid"}
 PIPELINE_OUTPUTS = {"data", "models", "metrics", "dvclive", "logs", "dvc.lock", "dvc_plots"}
 
 
@@ -63,7 +66,7 @@ def copy_repo(destination: Path, params: dict | None = None) -> Path:
         (destination / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["git", "init", "-q"], ["git", "add", "-A"],
                     ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "copy"]):
-        subprocess.run(command, cwd=destination, check=True, capture_output=True)
+        subprocess.run(command, cwd=destination, check=True, capture_output=True, env=dict(os.environ, **GIT_IDENTITY))
     return destination
 
 
