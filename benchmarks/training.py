@@ -29,10 +29,9 @@ def _step_functions(model_params, training, device: str, n_train: int, n_val: in
     puertocho.training.train does (shuffled batches, AdamW, weighted BCE, AMP on CUDA, clipping, OneCycle);
     `validate` is the validation pass that ends every epoch."""
     import torch
-    from torch import nn
 
     from puertocho.heads import build_head
-    from puertocho.training import evaluate_windows
+    from puertocho.training import evaluate_windows, train_step
 
     generator = torch.Generator().manual_seed(seed)
     x_train = torch.randn(n_train, model_params.n_frames, model_params.embedding_dim, generator=generator).to(device)
@@ -52,17 +51,8 @@ def _step_functions(model_params, training, device: str, n_train: int, n_val: in
         order = torch.randperm(n_train, generator=generator).to(device)
         for step in range(steps_per_run):
             index = order[step * training.batch_size:(step + 1) * training.batch_size]
-            with torch.autocast(device_type=device, enabled=use_amp):
-                logits = model(x_train[index]).squeeze(-1)
-                loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), y_train[index],
-                                                                      weight=weight[index])
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), training.grad_clip_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
+            loss = train_step(model, optimizer, scheduler, scaler, x_train[index], y_train[index], weight[index],
+                              training.grad_clip_norm)
             loss.item()  # the real loop reads the loss every step (a device sync on CUDA)
         if device == "cuda":
             torch.cuda.synchronize()

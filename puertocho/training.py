@@ -72,6 +72,23 @@ def selection_score(record: "EpochRecord", metric: str) -> tuple:
     return (round(record.val_recall_at_low_false_accepts, 6), -record.val_loss)
 
 
+def train_step(model: nn.Module, optimizer, scheduler, scaler, windows: torch.Tensor, labels: torch.Tensor,
+               weights: torch.Tensor, clip_norm: float) -> torch.Tensor:
+    """One optimizer step: weighted BCE with logits (autocast when the scaler is on, i.e. on CUDA), gradient
+    clipping, scheduler step. windows (b, frames, 96), labels and weights (b,); returns the loss."""
+    with torch.autocast(device_type=windows.device.type, enabled=scaler.is_enabled()):
+        logits = model(windows).squeeze(-1)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels, weight=weights)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    return loss
+
+
 def evaluate_windows(model: nn.Module, windows: torch.Tensor, labels: torch.Tensor, batch_size: int = 4096):
     """(loss, probabilities) of the model over (n, frames, 96) windows, without gradients."""
     model.eval()
@@ -132,17 +149,8 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
         total_loss = 0.0
         for step in range(steps_per_epoch):
             index = order[step * params.batch_size:(step + 1) * params.batch_size]
-            with torch.autocast(device_type=device, enabled=use_amp):
-                logits = model(x_train[index]).squeeze(-1)
-                loss = nn.functional.binary_cross_entropy_with_logits(
-                    logits.float(), y_train[index], weight=sample_weight[index])
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
+            loss = train_step(model, optimizer, scheduler, scaler, x_train[index], y_train[index],
+                              sample_weight[index], params.grad_clip_norm)
             total_loss += loss.item() * len(index)
         val_loss, probabilities = evaluate_windows(model, x_val, y_val)
         labels = y_val.cpu().numpy()

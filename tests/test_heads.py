@@ -1,7 +1,6 @@
 """Each head trains, exports with openWakeWord's contract, and loads in the runtime the Pi uses."""
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
 

@@ -1,6 +1,5 @@
 """The training loop: it learns, it is deterministic on the CPU, and a killed run resumes to the same result."""
 import dataclasses
-import json
 import subprocess
 import sys
 import textwrap
