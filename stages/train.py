@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from puertocho import heads, training
 from puertocho.cli import stage_main
 from puertocho.training import history_json, train
 
@@ -26,10 +27,11 @@ def run(params, args):
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     train_npz, val_npz = np.load(features / "train.npz"), np.load(features / "validation.npz")
-    # A checkpoint may be resumed only by a run with the same params and the same data.
+    # A checkpoint may be resumed only by a run with the same params, data and training code.
     config = json.dumps([dataclasses.asdict(params.model), dataclasses.asdict(params.training)], sort_keys=True)
-    data_digest = hashlib.sha256((features / "train.npz").read_bytes()).hexdigest()
-    config_hash = hashlib.sha256((config + data_digest).encode()).hexdigest()
+    digests = [hashlib.sha256(Path(path).read_bytes()).hexdigest()
+               for path in (features / "train.npz", training.__file__, heads.__file__)]
+    config_hash = hashlib.sha256((config + "".join(digests)).encode()).hexdigest()
 
     writer = SummaryWriter(log_dir=str(logs / "tensorboard"))
     with Live(args.live, dvcyaml=False, report=None, save_dvc_exp=False) as live:
