@@ -2,7 +2,6 @@
 false accepts per hour, false rejects, detections per utterance, and a calibrated threshold."""
 import csv
 import dataclasses
-import json
 import logging
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from puertocho.evaluation import hours_of, positive_stream, stream_scores, vad_g
 from puertocho.export import onnx_scores
 from puertocho.features import FrontEnd, resource_path
 from puertocho.metrics import choose_threshold, classification_scores, count_per_utterance, operating_point
+from puertocho.report import plot_curve, share_detected_per_word, write_curve_csv, write_json
 from puertocho.sources import read_manifest
 
 log = logging.getLogger("evaluate")
@@ -23,8 +23,13 @@ THRESHOLDS = np.concatenate([np.round(np.arange(0.02, 0.98, 0.02), 2), [0.98, 0.
 REFERENCE_HEADS = ("hey_jarvis_v0.1.onnx", "alexa_v0.1.onnx")
 
 
+def read_split(split_csv):
+    with open(split_csv, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def split_clips(folder, split_csv, split, kind):
-    rows = [r for r in csv.DictReader(open(split_csv)) if r["split"] == split and r["kind"] == kind]
+    rows = [r for r in read_split(split_csv) if r["split"] == split and r["kind"] == kind]
     return [audio.read_clip(Path(folder) / r["path"]) for r in rows]
 
 
@@ -100,22 +105,16 @@ def run(params, args):
         val_points = results["validation"][0]
         same = min(val_points, key=lambda p: abs(p.threshold - chosen.threshold))
         metrics["false_reject_rate_validation_voices"] = same.false_reject_rate
-    out = Path(args.metrics)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(finite(metrics), indent=2))
-    with open(args.curve, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["threshold", "false_accepts_per_hour", "false_reject_rate"])
-        for point in points:
-            writer.writerow([point.threshold, round(point.false_accepts_per_hour, 4), round(point.false_reject_rate, 4)])
-    plot_curve(points, chosen, params.data, args.curve_png)
+    write_json(args.metrics, metrics)
+    write_curve_csv(args.curve, points)
+    plot_curve(args.curve_png, points, chosen, params.data.target_fpr, params.data.target_fnr)
     log.info("Evaluation (%s voices, %.2f h negative): %s", split, hours_negative,
              {k: v for k, v in metrics.items() if not isinstance(v, dict)})
 
 
 def confusable_report(front_end, head_path, args, settings, threshold, refractory, tolerance, n_frames, rng):
     """Detections on confusable words never trained on (validation and held-out voices), per utterance and word."""
-    rows = [r for r in csv.DictReader(open(args.split)) if r["kind"] == "confusable" and r["split"] != "train"]
+    rows = [r for r in read_split(args.split) if r["kind"] == "confusable" and r["split"] != "train"]
     if not rows:
         return {}
     texts = {r.path: r.text for r in read_manifest(Path(args.negative) / "manifest.csv")}
@@ -124,43 +123,9 @@ def confusable_report(front_end, head_path, args, settings, threshold, refractor
     scores = stream_scores(front_end, [head_path], stream, n_frames)[0]
     events = detection_events(scores, threshold, settings.patience_frames, refractory)
     counts = count_per_utterance(events, utterances, tolerance)
-    per_word = {}
-    for row, count in zip(rows, counts):
-        word = texts[row["path"]]
-        hits, total = per_word.get(word, (0, 0))
-        per_word[word] = (hits + int(count > 0), total + 1)
-    Path(args.confusables).write_text(json.dumps(
-        {"threshold": threshold, "share_detected_per_word": {w: round(h / t, 3) for w, (h, t) in sorted(per_word.items())},
-         "utterances_per_word": {w: t for w, (h, t) in sorted(per_word.items())}}, indent=2, ensure_ascii=False))
+    write_json(args.confusables, {"threshold": threshold,
+                                  "per_word": share_detected_per_word([texts[r["path"]] for r in rows], counts)})
     return {"utterances": len(rows), "false_accepts_per_utterance": float(np.mean(counts > 0))}
-
-
-def finite(value):
-    """NaN (e.g. a latency with no detection) -> null, so the JSON stays valid for DVC."""
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    return None if isinstance(value, float) and value != value else value
-
-
-def plot_curve(points, chosen, data, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    figure, axis = plt.subplots(figsize=(6, 4.5))
-    axis.plot([p.false_accepts_per_hour for p in points], [p.false_reject_rate for p in points], marker=".")
-    axis.scatter([chosen.false_accepts_per_hour], [chosen.false_reject_rate], color="red", zorder=3,
-                 label=f"chosen threshold {chosen.threshold:.2f}")
-    axis.axvline(data.target_fpr, color="grey", linestyle="--", label="targets")
-    axis.axhline(data.target_fnr, color="grey", linestyle="--")
-    axis.set_xlabel("false accepts per hour")
-    axis.set_ylabel("false-reject rate")
-    axis.set_xscale("symlog", linthresh=0.5)
-    axis.set_xlim(left=0)
-    axis.legend()
-    axis.set_title("Puertocho: threshold sweep, streamed as on the Pi")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def add_arguments(parser):

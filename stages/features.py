@@ -9,6 +9,7 @@ import numpy as np
 from puertocho.cli import stage_main
 from puertocho.examples import assign_splits, build_windows, load_clips, load_rirs
 from puertocho.features import FrontEnd, sha256_of
+from puertocho.report import data_report, write_json
 from puertocho.sources import read_manifest
 
 log = logging.getLogger("features")
@@ -62,31 +63,13 @@ def run(params, args):
         writer = csv.DictWriter(handle, fieldnames=["set", "path", "kind", "split"])
         writer.writeheader()
         writer.writerows(split_rows)
-    write_data_report(Path(args.data_report), records, folders, counts)
+    n_rejected = sum(max(0, len((folder / "rejects.csv").read_text().splitlines()) - 1)
+                     for folder in folders.values() if (folder / "rejects.csv").exists())
+    write_json(args.data_report, data_report(records, n_rejected, counts))
     info = {"counts": counts, "melspec_sha256": sha256_of(front_end.melspec_path),
             "embedding_sha256": sha256_of(front_end.embedding_path)}
     (out / "info.json").write_text(json.dumps(info, indent=2))
     log.info("Features: %s", counts)
-
-
-def write_data_report(path, records, folders, counts):
-    """Counts and hours per source and kind, the negative:positive ratio, rejects, validation share."""
-    report = {"clips": {}, "hours": {}}
-    for name, rows in records.items():
-        for row in rows:
-            key = f"{row.kind}_{row.engine}"
-            report["clips"][key] = report["clips"].get(key, 0) + 1
-            report["hours"][key] = round(report["hours"].get(key, 0.0) + row.duration_s / 3600, 4)
-    n_positive = sum(1 for r in records["positive"])
-    n_negative = sum(1 for r in records["negative"])
-    report["negative_to_positive_ratio"] = round(n_negative / n_positive, 2) if n_positive else None
-    report["rejected"] = sum(max(0, sum(1 for _ in open(folder / "rejects.csv")) - 1)
-                             for folder in folders.values() if (folder / "rejects.csv").exists())
-    total = sum(c["windows"] for c in counts.values())
-    report["validation_share"] = round(counts["validation"]["windows"] / total, 3) if total else None
-    report["windows"] = counts
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
 
 
 def add_arguments(parser):
