@@ -11,21 +11,32 @@ from puertocho.metrics import Utterance
 from puertocho.noise import COLOURS, coloured_noise
 
 
-def positive_stream(clips: list[np.ndarray], gap_seconds: float, snr_db: float,
-                    rng: np.random.Generator) -> tuple[np.ndarray, list[Utterance]]:
-    """Clips one after another with gap_seconds of background between them, each mixed into coloured noise
-    at snr_db; returns (float32 stream, where each utterance sits in chunk indices)."""
+def positive_stream(clips: list[np.ndarray], gap_seconds: float, snr_db_range, rng: np.random.Generator,
+                    backgrounds: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[Utterance]]:
+    """Clips one after another with gap_seconds of background between them, each mixed at an SNR drawn from
+    snr_db_range (a number or [low, high]) into the background: pieces of `backgrounds` when given, else
+    coloured noise; returns (float32 stream, where each utterance sits in chunk indices)."""
+    low, high = (snr_db_range, snr_db_range) if np.isscalar(snr_db_range) else snr_db_range
     gap = int(gap_seconds * audio.SAMPLE_RATE)
     total = gap + sum(len(c) + gap for c in clips)
     total = int(np.ceil(total / CHUNK)) * CHUNK
     colour = COLOURS[rng.integers(len(COLOURS))]
     background = coloured_noise(colour, total, rng, level_db=-45.0)
+    if backgrounds:
+        position = 0
+        while position < total:
+            piece = backgrounds[rng.integers(len(backgrounds))]
+            piece = piece / (np.sqrt(np.mean(piece**2)) + 1e-12) * 10 ** (-40 / 20)
+            end = min(position + len(piece), total)
+            background[position:end] += piece[: end - position]
+            position = end
     stream = background.copy()
     utterances = []
     position = gap
     for clip in clips:
         noise_rms = np.sqrt(np.mean(background[position:position + len(clip)] ** 2)) + 1e-12
         clip_rms = np.sqrt(np.mean(clip**2)) + 1e-12
+        snr_db = float(rng.uniform(low, high))
         stream[position:position + len(clip)] += clip * (noise_rms * 10 ** (snr_db / 20) / clip_rms)
         utterances.append(Utterance(start=position // CHUNK, end=(position + len(clip)) // CHUNK))
         position += len(clip) + gap

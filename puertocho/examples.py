@@ -17,18 +17,41 @@ from puertocho.sources import ClipRecord
 log = logging.getLogger(__name__)
 
 
-def assign_splits(records: list[ClipRecord], validation_fraction: float, seed: int) -> list[str]:
-    """'test' for held-out voices, else 'train' or 'validation', so that no (voice, text) pair of a kind
-    sits on both sides; the validation share is drawn per kind by hashing the group with the seed."""
+# Engines whose `voice` column holds a real person (a speaker id): their clips are grouped by speaker.
+SPEAKER_ENGINES = ("hf", "local", "mls", "cv", "mswc", "house")
+
+
+def split_group(record: ClipRecord) -> str:
+    """What must stay on one side of the split: a synthetic (voice, text) pair, a real speaker, or, for
+    noise (no voice, no text), the clip itself, so every noise colour reaches both sides."""
+    if record.kind == "noise":
+        return f"noise|{record.path}"
+    if record.engine in SPEAKER_ENGINES:
+        return f"{record.kind}|speaker|{record.engine}|{record.voice}"
+    return f"{record.kind}|{record.voice}|{record.text}"
+
+
+def assign_splits(records: list[ClipRecord], validation_fraction: float, seed: int,
+                  local_test_fraction: float = 0.0) -> list[str]:
+    """'train', 'validation' or 'test' per record, drawn by hashing the record's split_group with the seed.
+    'test' only for the user's own recordings (engine 'local'), local_test_fraction of them, per file: they
+    are one speaker, so some of their takes measure the model on that person without ever being trained on."""
     splits = []
     for record in records:
         if record.holdout:
             splits.append("test")
             continue
-        group = f"{seed}|{record.kind}|{record.voice}|{record.text}".encode()
-        draw = int.from_bytes(hashlib.sha256(group).digest()[:8], "big") / 2**64
-        splits.append("validation" if draw < validation_fraction else "train")
+        if record.engine == "local" and record.kind == "positive" and local_test_fraction > 0:
+            if _draw(f"{seed}|local-test|{record.path}") < local_test_fraction:
+                splits.append("test")
+                continue
+        splits.append("validation" if _draw(f"{seed}|{split_group(record)}") < validation_fraction else "train")
     return splits
+
+
+def _draw(key: str) -> float:
+    """A uniform number in [0, 1) fixed by the key (stable across runs, machines and Python versions)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
 
 
 def load_clips(folder: Path, records: list[ClipRecord]) -> list[np.ndarray]:
@@ -49,8 +72,9 @@ def load_rirs(folder: str) -> list[np.ndarray]:
 
 def build_windows(front_end: FrontEnd, clips: list[np.ndarray], placement: str, backgrounds: list[np.ndarray],
                   augment, n_frames: int, seed: int, batch_size: int = 256, desc: str = "",
-                  measured_rirs: list[np.ndarray] | None = None) -> np.ndarray:
-    """Features (n_clips * copies, n_frames, 96) for clips put in 2 s of augmented background.
+                  measured_rirs: list[np.ndarray] | None = None, copies: int | None = None) -> np.ndarray:
+    """Features (n_clips * copies, n_frames, 96) for clips put in 2 s of augmented background; copies
+    defaults to augment.copies_per_clip, each copy with its own placement, noise and room.
 
     placement 'end': the clip ends end_offset_range seconds before the window closes (wake phrases,
     confusables: where the runtime decides); 'crop': a random 2 s piece (speech, noise)."""
@@ -58,7 +82,7 @@ def build_windows(front_end: FrontEnd, clips: list[np.ndarray], placement: str, 
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    jobs = [clip for clip in clips for _ in range(augment.copies_per_clip)]
+    jobs = [clip for clip in clips for _ in range(copies or augment.copies_per_clip)]
     out = np.empty((len(jobs), n_frames, 96), dtype=np.float32)
     for first in tqdm(range(0, len(jobs), batch_size), desc=desc or "features", unit="batch", mininterval=2):
         batch = jobs[first:first + batch_size]

@@ -80,3 +80,38 @@ def classification_scores(labels: np.ndarray, probabilities: np.ndarray, thresho
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"accuracy": float(np.mean(predicted == positive)), "precision": float(precision),
             "recall": float(recall), "f1": float(f1)}
+
+
+def poisson_upper_per_hour(count: int, hours: float, confidence: float = 0.95) -> float:
+    """One-sided upper confidence bound on a rate from `count` events in `hours` (exact Poisson, Garwood):
+    0 false accepts in 1 hour still allows up to 3.0 per hour at 95%."""
+    from scipy.stats import chi2
+    if hours <= 0:
+        return float("nan")
+    return float(0.5 * chi2.ppf(confidence, 2 * (count + 1)) / hours)
+
+
+def wilson_interval(successes: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion; (low, high), (nan, nan) when total is 0."""
+    from scipy.stats import norm
+    if total == 0:
+        return float("nan"), float("nan")
+    z = float(norm.ppf(0.5 + confidence / 2))
+    share = successes / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def rate_with_bound(count: int, hours: float) -> dict:
+    """False accepts per hour with its 95% upper bound, and the evidence behind it."""
+    return {"false_accepts": int(count), "hours": round(hours, 4),
+            "false_accepts_per_hour": float(count / hours) if hours else float("nan"),
+            "false_accepts_per_hour_upper95": poisson_upper_per_hour(count, hours)}
+
+
+def share_with_interval(misses: int, total: int) -> dict:
+    """A false-reject rate with its 95% Wilson interval and the number of utterances behind it."""
+    low, high = wilson_interval(misses, total)
+    return {"false_reject_rate": float(misses / total) if total else float("nan"),
+            "false_reject_rate_low95": low, "false_reject_rate_high95": high, "utterances": int(total)}

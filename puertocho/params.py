@@ -6,7 +6,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 
 class ParamsError(ValueError):
@@ -72,17 +72,16 @@ class DataParams:
     gtts_tlds: list[str] = field(default_factory=lambda: ["es"])
     voices: list[str] = field(default_factory=lambda: ["es", "es-419"])
     variants: list[str] = field(default_factory=lambda: ["none"])
-    holdout_variants: list[str] = field(default_factory=list)
     rate_range: list[float] = field(default_factory=lambda: [120.0, 200.0])
     pitch_range: list[float] = field(default_factory=lambda: [30.0, 70.0])
     confusable_count: int = 300
     speech_count: int = 3000
     noise_count: int = 1500
     noise_seconds_range: list[float] = field(default_factory=lambda: [1.0, 4.0])
-    long_negative_minutes: float = 60.0
     hf_speech: HfSpeechParams = field(default_factory=HfSpeechParams)
     local_positive_dir: str = ""
     local_negative_dir: str = ""
+    local_test_fraction: float = 0.3
     min_clips_per_kind: int = 1
     validation_fraction: float = 0.2
     target_fpr: float = 0.5
@@ -98,18 +97,15 @@ class DataParams:
         _require(len(self.engines) > 0, f"{section}.engines", "list at least one TTS engine")
         for name in ("rate_range", "pitch_range", "noise_seconds_range"):
             _check_range(getattr(self, name), f"{section}.{name}")
-        missing = sorted(set(self.holdout_variants) - set(self.variants))
-        _require(not missing, f"{section}.holdout_variants", f"{missing} are not in {section}.variants")
-        _require(len(set(self.variants) - set(self.holdout_variants)) > 0, f"{section}.holdout_variants",
-                 "leave at least one variant for training")
+        _require(len(self.variants) > 0, f"{section}.variants", "list at least one espeak variant ('none' = base)")
         _require(0.0 < self.validation_fraction < 1.0, f"{section}.validation_fraction", "use a value in (0, 1)")
-        _require(self.long_negative_minutes > 0, f"{section}.long_negative_minutes", "must be positive")
 
 
 @dataclass(frozen=True)
 class AugmentParams:
     seed: int = 7
     copies_per_clip: int = 1
+    validation_negative_copies: int = 3
     clean_probability: float = 0.2
     snr_db_range: list[float] = field(default_factory=lambda: [0.0, 20.0])
     reverb_probability: float = 0.5
@@ -120,7 +116,8 @@ class AugmentParams:
     rir_dir: str = ""
 
     def check(self, section: str) -> None:
-        _require(self.copies_per_clip >= 1, f"{section}.copies_per_clip", "use 1 or more")
+        _require(self.copies_per_clip >= 1 and self.validation_negative_copies >= 1, f"{section}.copies_per_clip",
+                 "copies_per_clip and validation_negative_copies must be 1 or more")
         _require(self.speed_range[0] > 0.5 and self.speed_range[1] < 2.0, f"{section}.speed_range",
                  "keep speed factors within (0.5, 2.0)")
         for name in ("snr_db_range", "rt60_range", "gain_db_range", "end_offset_range", "speed_range"):
@@ -142,6 +139,9 @@ class TrainingParams:
     negative_weight: float = 1.0
     keep_checkpoints: int = 3
     selection_metric: str = "val_recall_at_low_false_accepts"
+    # the validation negative shares at which recall is averaged for selection (many windows, not three)
+    selection_false_accept_shares: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01])
+    average_best: int = 3             # the exported weights: mean of this many best checkpoints after warm-up
 
     def check(self, section: str) -> None:
         _require(self.batch_size >= 1, f"{section}.batch_size", "use 1 or more")
@@ -151,6 +151,10 @@ class TrainingParams:
         _require(self.early_stopping_patience >= 1, f"{section}.early_stopping_patience", "use 1 or more")
         _require(self.negative_weight > 0, f"{section}.negative_weight", "must be positive")
         _require(self.keep_checkpoints >= 1, f"{section}.keep_checkpoints", "use 1 or more")
+        _require(self.average_best >= 1, f"{section}.average_best", "use 1 or more (1 = the best checkpoint)")
+        _require(len(self.selection_false_accept_shares) > 0
+                 and all(0 < share < 1 for share in self.selection_false_accept_shares),
+                 f"{section}.selection_false_accept_shares", "list shares in (0, 1), e.g. [0.001, 0.01]")
         _require(self.selection_metric in ("val_loss", "val_recall_at_low_false_accepts"),
                  f"{section}.selection_metric", "use val_loss or val_recall_at_low_false_accepts")
 
@@ -161,14 +165,74 @@ class EvaluateParams:
     refractory_seconds: float = 2.0
     patience_frames: int = 1
     vad_threshold: float = 0.2
-    positive_gap_seconds: float = 3.0
-    positive_snr_db: float = 10.0
+    tolerance_seconds: float = 1.0
+    # calibration positives: the validation split's wake phrases (training voices), streamed in noise
+    calibration_gap_seconds: float = 3.0
+    calibration_snr_db_range: list[float] = field(default_factory=lambda: [0.0, 20.0])
 
     def check(self, section: str) -> None:
         _require(0.0 < self.pi_threshold < 1.0, f"{section}.pi_threshold", "use a value in (0, 1)")
         _require(self.patience_frames >= 1, f"{section}.patience_frames", "use 1 or more")
-        _require(self.positive_gap_seconds >= 2.0, f"{section}.positive_gap_seconds",
+        _require(0.0 <= self.vad_threshold < 1.0, f"{section}.vad_threshold", "use a value in [0, 1) (0 = no VAD)")
+        _require(self.calibration_gap_seconds >= 2.0, f"{section}.calibration_gap_seconds",
                  "use 2 seconds or more so utterances do not share a detection window")
+        _check_range(self.calibration_snr_db_range, f"{section}.calibration_snr_db_range")
+
+
+@dataclass(frozen=True)
+class TestVoice:
+    """A held-out engine and its share of the test positives and speech."""
+    engine: str
+    weight: float = 1.0          # share of the test positives
+    speech_weight: float = 1.0   # share of the test's negative sentences (Kokoro is slow: keep it small)
+
+
+@dataclass(frozen=True)
+class TestParams:
+    """The test set (stage make_test): its own seed, voices, texts and conditions; no data.* key shapes it."""
+    seed: int = 2026
+    positive_count: int = 600
+    carrier_share: float = 0.5
+    voices: list[TestVoice] = field(default_factory=lambda: [TestVoice("espeak")])
+    espeak_voices: list[str] = field(default_factory=lambda: ["es", "es-419"])
+    espeak_variants: list[str] = field(default_factory=lambda: ["f4", "m6", "pablo", "linda", "klatt3", "croak"])
+    kokoro_voices: list[str] = field(default_factory=lambda: ["jf_alpha", "jf_gongitsune", "jf_nezumi",
+                                                              "jf_tebukuro", "jm_kumo"])
+    voice_transform_probability: float = 0.0
+    snr_db_range: list[float] = field(default_factory=lambda: [0.0, 20.0])
+    reverb_probability: float = 0.6
+    rt60_range: list[float] = field(default_factory=lambda: [0.3, 1.2])
+    rooms: int = 24
+    far_field_probability: float = 0.3
+    positive_gap_seconds: float = 3.0
+    backgrounds: list[str] = field(default_factory=lambda: ["noise", "babble", "tv", "music"])
+    negative_hours: float = 5.0
+    calibration_hours: float = 1.0
+    speech_share: float = 0.7
+    confusable_share: float = 0.1
+    sentence_pool: int = 3000
+
+    def check(self, section: str) -> None:
+        _require(self.positive_count >= 1, f"{section}.positive_count", "use 1 or more")
+        _require(0.0 <= self.carrier_share <= 1.0, f"{section}.carrier_share", "use a share in [0, 1]")
+        _require(len(self.voices) > 0, f"{section}.voices", "list at least one held-out engine")
+        unknown = sorted({v.engine for v in self.voices} - {"espeak", "piper", "kokoro", "gtts"})
+        _require(not unknown, f"{section}.voices", f"unknown engine {unknown}; use espeak, piper, kokoro or gtts")
+        for name in ("snr_db_range", "rt60_range"):
+            _check_range(getattr(self, name), f"{section}.{name}")
+        for name in ("reverb_probability", "far_field_probability", "voice_transform_probability"):
+            _require(0.0 <= getattr(self, name) <= 1.0, f"{section}.{name}", "use a probability in [0, 1]")
+        unknown = sorted(set(self.backgrounds) - {"noise", "babble", "tv", "music"})
+        _require(not unknown and self.backgrounds, f"{section}.backgrounds",
+                 f"use some of: noise, babble, tv, music (got {unknown or 'none'})")
+        _require(self.negative_hours > 0 and self.calibration_hours > 0, f"{section}.negative_hours",
+                 "negative_hours and calibration_hours must be positive")
+        _require(0.0 <= self.speech_share and 0.0 <= self.confusable_share
+                 and self.speech_share + self.confusable_share <= 1.0, f"{section}.speech_share",
+                 "speech_share + confusable_share must stay within [0, 1] (the rest is noise)")
+        _require(self.positive_gap_seconds >= 2.0, f"{section}.positive_gap_seconds", "use 2 seconds or more")
+        _require(self.rooms >= 1 and self.sentence_pool >= 10, f"{section}.rooms",
+                 "rooms must be 1 or more and sentence_pool 10 or more")
 
 
 @dataclass(frozen=True)
@@ -178,6 +242,16 @@ class Params:
     augment: AugmentParams = field(default_factory=AugmentParams)
     training: TrainingParams = field(default_factory=TrainingParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    test: TestParams = field(default_factory=TestParams)
+
+    def check(self, section: str) -> None:
+        """Rules across sections: the test's voices must stay out of training."""
+        shared = sorted(set(self.test.espeak_variants) & set(self.data.variants))
+        _require(not shared, "test.espeak_variants",
+                 f"{shared} are also training variants (data.variants); a held-out voice must stay out of training")
+        trained_engines = sorted({v.engine for v in self.test.voices} & set(self.data.engines))
+        _require(not trained_engines or trained_engines == ["espeak"], "test.voices",
+                 f"{trained_engines} also train the model (data.engines); hold out a whole engine from training")
 
 
 def _require(ok: bool, key: str, fix: str) -> None:
@@ -209,7 +283,7 @@ def _convert(value, hint, key: str):
         return value
     if hint is float:
         if isinstance(value, str):
-            hint_text = " (YAML 1.1 reads 1e-4 as text: write 1.0e-4)" if "e" in value.lower() else ""
+            hint_text = " (remove the quotes to make it a number)" if _looks_numeric(value) else ""
             raise ParamsError(f"params.yaml: '{key}' must be a number, got the string {value!r}{hint_text}.")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamsError(f"params.yaml: '{key}' must be a number, got {value!r}.")
@@ -219,6 +293,14 @@ def _convert(value, hint, key: str):
             raise ParamsError(f"params.yaml: '{key}' must be text, got {value!r}.")
         return value
     raise TypeError(f"unsupported params type {hint} for {key}")
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _build(cls, raw, key: str):
@@ -244,13 +326,18 @@ def parse_params(raw: dict) -> Params:
     return _build(Params, raw or {}, "")
 
 
+def read_yaml(path: str | Path):
+    """Plain Python data from a YAML file, read with YAML 1.2 rules like DVC (ruamel.yaml): 1e-4 is a float."""
+    return YAML(typ="safe", pure=True).load(Path(path).read_text())
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate params.yaml."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found: run the stage from the repository root.")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
+        raw = read_yaml(path)
+    except YAMLError as error:
         raise ParamsError(f"{path} is not valid YAML: {error}") from error
     return parse_params(raw)

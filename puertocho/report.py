@@ -5,7 +5,6 @@ import csv
 import json
 from pathlib import Path
 
-from puertocho.metrics import OperatingPoint
 from puertocho.sources import ClipRecord
 
 
@@ -22,33 +21,40 @@ def write_json(path: str | Path, value) -> None:
     path.write_text(json.dumps(finite(value), indent=2, ensure_ascii=False))
 
 
-def write_curve_csv(path: str | Path, points: list[OperatingPoint]) -> None:
-    """The threshold sweep as a DVC plot: threshold, false_accepts_per_hour, false_reject_rate."""
+def write_csv_rows(path: str | Path, rows: list[dict]) -> None:
+    """Rows of equal keys as CSV (a DVC plot when dvc.yaml declares it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["threshold", "false_accepts_per_hour", "false_reject_rate"])
-        for point in points:
-            writer.writerow([point.threshold, round(point.false_accepts_per_hour, 4), round(point.false_reject_rate, 4)])
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
 
 
-def plot_curve(path: str | Path, points: list[OperatingPoint], chosen: OperatingPoint,
-               target_fpr: float, target_fnr: float) -> None:
-    """A PNG of false-reject rate against false accepts per hour, with the chosen threshold and the targets."""
+def plot_det_curve(path: str | Path, rows: list[dict], metrics: dict, target_fpr: float, target_fnr: float) -> None:
+    """A DET curve PNG: false-reject rate against false accepts per hour (log x) on the test streams, the
+    calibration streams' curve beside it, the calibrated threshold and the targets."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    figure, axis = plt.subplots(figsize=(6, 4.5))
-    axis.plot([p.false_accepts_per_hour for p in points], [p.false_reject_rate for p in points], marker=".")
-    axis.scatter([chosen.false_accepts_per_hour], [chosen.false_reject_rate], color="red", zorder=3,
-                 label=f"chosen threshold {chosen.threshold:.3g}")
+    floor = 0.5 / max(metrics.get("test", {}).get("hours", 1.0), 1e-3)  # where 0 false accepts is drawn
+    figure, axis = plt.subplots(figsize=(6.5, 4.8))
+    for prefix, label, style in (("", "test streams", "-"), ("calibration_", "calibration", ":")):
+        x = [max(r[f"{prefix}false_accepts_per_hour"], floor) for r in rows]
+        axis.plot(x, [r[f"{prefix}false_reject_rate"] for r in rows], style, marker=".", label=label)
+    axis.errorbar([max(metrics["false_accepts_per_hour"], floor)], [metrics["false_reject_rate"]],
+                  yerr=[[metrics["false_reject_rate"] - metrics["false_reject_rate_low95"]],
+                        [metrics["false_reject_rate_high95"] - metrics["false_reject_rate"]]],
+                  xerr=[[0], [max(metrics["false_accepts_per_hour_upper95"] - metrics["false_accepts_per_hour"], 0)]],
+                  fmt="o", color="red", zorder=3, label=f"calibrated threshold {metrics['threshold']:.4g} (95%)")
     axis.axvline(target_fpr, color="grey", linestyle="--", label="targets")
     axis.axhline(target_fnr, color="grey", linestyle="--")
-    axis.set_xlabel("false accepts per hour")
+    axis.set_xscale("log")
+    axis.set_xlabel(f"false accepts per hour (0 drawn at {floor:.2g})")
     axis.set_ylabel("false-reject rate")
-    axis.set_xscale("symlog", linthresh=0.5)
-    axis.set_xlim(left=0)
-    axis.legend()
-    axis.set_title("Puertocho: threshold sweep, streamed as on the Pi")
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=8)
+    axis.set_title("Puertocho: DET on held-out voices, rooms and talk")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -35,7 +35,7 @@ class ClipRecord:
     rate: int
     pitch: int
     duration_s: float
-    holdout: bool       # voice held out of training: test material only
+    holdout: bool       # kept out of training and validation: test material only
 
 
 def write_manifest(path: Path, records: list[ClipRecord]) -> None:
@@ -76,13 +76,9 @@ def gtts_plan(texts: list[str], data: DataParams, rng: random.Random) -> list[Ut
     return [Utterance("gtts", rng.choice(data.gtts_tlds), text, slow=rng.random() < 0.3) for text in texts]
 
 
-def all_voice_ids(data: DataParams) -> tuple[list[str], list[str]]:
-    """(training voice ids, held-out voice ids) for espeak."""
-    train, holdout = [], []
-    for voice in data.voices:
-        for variant in data.variants:
-            (holdout if variant in data.holdout_variants else train).append(espeak_voice_id(voice, variant))
-    return train, holdout
+def training_voice_ids(data: DataParams) -> list[str]:
+    """Every espeak voice id training speaks with (the test set's variants are kept out by params checks)."""
+    return [espeak_voice_id(voice, variant) for voice in data.voices for variant in data.variants]
 
 
 def available_engines(data: DataParams, synthesizer: CachedSynthesizer) -> list[str]:
@@ -103,13 +99,17 @@ def available_engines(data: DataParams, synthesizer: CachedSynthesizer) -> list[
     return engines
 
 
-def synthesize_all(plan: list[Utterance], kind: str, holdout_voices: set[str], out_dir: Path,
-                   synthesizer: CachedSynthesizer, prefix: str, min_s: float, max_s: float) -> tuple[list[ClipRecord], list[dict]]:
-    """Synthesize, trim and quality-check every planned utterance into out_dir/clips; (records, rejects)."""
+def synthesize_all(plan: list[Utterance], kind: str, out_dir: Path,
+                   synthesizer: CachedSynthesizer, prefix: str, min_s: float, max_s: float,
+                   workers: int = 1) -> tuple[list[ClipRecord], list[dict]]:
+    """Synthesize (in `workers` processes), trim and quality-check every planned utterance into out_dir/clips;
+    (records, rejects)."""
     clips_dir = out_dir / "clips"
     records, rejects = [], []
-    for index, utterance in enumerate(tqdm(plan, desc=f"{prefix} ({kind})", unit="clip", mininterval=2)):
-        samples = audio.trim_silence(synthesizer.synthesize(utterance))
+    audio_stream = synthesizer.iter_synthesize(plan, workers)
+    for index, (utterance, samples) in enumerate(tqdm(zip(plan, audio_stream), total=len(plan),
+                                                      desc=f"{prefix} ({kind})", unit="clip", mininterval=2)):
+        samples = audio.trim_silence(samples)
         name = f"{prefix}_{index:05d}.wav"
         problem = audio.quality_problem(samples, min_s, max_s)
         if problem:
@@ -118,7 +118,7 @@ def synthesize_all(plan: list[Utterance], kind: str, holdout_voices: set[str], o
         audio.write_clip(clips_dir / name, samples)
         records.append(ClipRecord(f"clips/{name}", kind, utterance.engine, utterance.voice, utterance.text,
                                   utterance.rate, utterance.pitch, round(len(samples) / audio.SAMPLE_RATE, 3),
-                                  utterance.voice in holdout_voices))
+                                  False))
     return records, rejects
 
 

@@ -82,3 +82,64 @@ def split_sentences(sentences: list[str], holdout_fraction: float, seed: int) ->
     random.Random(seed).shuffle(shuffled)
     n_holdout = max(1, int(len(shuffled) * holdout_fraction))
     return shuffled[n_holdout:], shuffled[:n_holdout]
+
+
+# The test set's own text pool: sentences built from words and templates the training text never uses,
+# so false accepts per hour on the test streams measure new talk, not remembered sentences.
+_TEST_PEOPLE = ["Mi prima Lucía", "El fontanero", "Aquella señora", "Tu cuñado", "La directora del colegio",
+                "Un compañero de clase", "El panadero de la esquina", "Mi tía Carmen", "El portero",
+                "La enfermera de guardia", "Un turista despistado", "El entrenador"]
+_TEST_DID = ["se olvidó de", "consiguió", "me pidió", "terminó de", "empezó a", "nunca quiso",
+             "tuvo que", "dejó de", "volvió a"]
+_TEST_THINGS = ["reservar mesa para cenar", "cambiar la rueda del camión", "escribir una carta",
+                "subir la montaña", "limpiar el garaje", "buscar las llaves", "vender el piano",
+                "recoger a los niños", "montar la tienda de campaña", "traducir el documento",
+                "hornear unas galletas", "coser el vestido", "afinar la guitarra", "ordenar el armario"]
+_TEST_WHEN = ["ayer por la mañana", "la semana pasada", "hace un rato", "durante las vacaciones",
+              "antes del partido", "al salir del cine", "en cuanto amaneció", "el domingo"]
+_TEST_SMALL_TALK = [
+    "¿Te apetece un café o prefieres un té?", "No encuentro el mando de la tele por ningún lado",
+    "Hace un frío tremendo esta mañana", "¿A qué hora sale el tren para Valencia?",
+    "Los niños ya están dormidos", "Creo que va a llover toda la semana", "¿Has probado la tortilla de tu abuela?",
+    "Tenemos que pagar la factura de la luz", "Mañana tengo una reunión muy temprano",
+    "¿Me pasas la sal, por favor?", "Qué bonito está el jardín con las flores", "El perro quiere salir a la calle",
+]
+_TEST_NEWS = [
+    "En el resto del país predominarán los cielos despejados", "El tráfico es intenso en los accesos a la capital",
+    "La selección jugará la final el próximo jueves", "Los precios de la vivienda siguen subiendo",
+    "Se han registrado fuertes vientos en el litoral", "El festival de cine abre sus puertas esta noche",
+    "La huelga de transporte termina sin acuerdo", "Arranca la campaña de vacunación de otoño",
+]
+# Confusable words inside sentences training never hears.
+TEST_CONFUSABLE_SENTENCES = [
+    "Por cierto, mañana vamos al puerto", "Le regalé un bizcocho a Pinocho", "Nos vemos el ocho de junio",
+    "Puerto Rico tiene unas playas preciosas", "Es un puerto con ocho muelles", "La puerta del huerto está abierta",
+    "Por cierto, ¿quién ha cerrado la puerta?", "El muerto se quedó en el huerto", "Pon el poncho en el porche",
+    "Tengo ocho entradas para el concierto", "El puerto deportivo está lleno", "Ocho por ocho, sesenta y cuatro",
+    "Oye, ¿has visto a Pocho?", "Hola, ¿qué tal está tu tocho de apuntes?", "Ese coche es muy corto",
+    "Llegamos al puerto a las ocho y cuarto", "Mi perro se llama Pinocho", "Por cierto, hace mucho frío",
+    "Abre la puerta, por favor", "Es un puerco muy gordo", "Eso fue cierto", "Fuerte como un toro",
+]
+# Wake phrases the test speaks, alone and at the start of a request, as people do.
+TEST_WAKE_PHRASES = ["Puertocho", "Hola Puertocho", "Oye Puertocho", "Hola, Puertocho"]
+TEST_REQUESTS = ["enciende la luz", "¿qué hora es?", "pon música", "apaga la tele", "sube la calefacción",
+                 "¿va a llover mañana?", "para la alarma", "llama a papá", "baja el volumen", "cuéntame algo"]
+
+
+def test_sentences() -> list[str]:
+    """The test set's ordinary sentences (a pool disjoint from everyday_sentences); several thousand."""
+    stories = [f"{p} {d} {t} {w}" for p, d, t, w in itertools.product(_TEST_PEOPLE, _TEST_DID, _TEST_THINGS,
+                                                                       _TEST_WHEN)]
+    return stories + _TEST_SMALL_TALK + _TEST_NEWS
+
+
+def test_wake_texts(rng: random.Random, count: int, carrier_share: float) -> list[tuple[str, bool]]:
+    """count (text, in_carrier) pairs: a wake phrase alone, or followed by a request in the same breath."""
+    texts = []
+    for _ in range(count):
+        phrase = rng.choice(TEST_WAKE_PHRASES)
+        if rng.random() < carrier_share:
+            texts.append((f"{phrase}, {rng.choice(TEST_REQUESTS)}", True))
+        else:
+            texts.append((phrase, False))
+    return texts

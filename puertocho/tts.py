@@ -1,15 +1,17 @@
 """Text-to-speech engines behind one interface, with an on-disk cache keyed by every setting."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import logging
+import multiprocessing
+import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -32,53 +34,60 @@ class Utterance:
     rate: int = 0        # espeak words per minute; 0 = engine default
     pitch: int = 50      # espeak 0..100
     slow: bool = False   # gTTS slow mode
+    # Engine-specific settings as sorted (name, value) pairs, e.g. (("length_scale", 1.1), ("noise_scale", 0.6))
+    # for Piper or (("speed", 0.9),) for Kokoro; part of the cache key like every other field.
+    options: tuple = ()
+
+    def option(self, name: str, default=None):
+        return dict(self.options).get(name, default)
 
     def cache_key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:24]
 
 
 class EspeakEngine:
-    """Offline Spanish voices: pyttsx3 driving espeak-ng (voice ids like 'es', 'es-419+f3')."""
+    """Offline Spanish voices: the espeak-ng command line (voice ids like 'es', 'es-419+f3').
+
+    The command is called once per utterance with every setting on its command line, so the same utterance
+    gives the same bytes in any process and any order (driving one long-lived pyttsx3 engine did not:
+    settings and timing leaked between utterances, and three runs gave three different data hashes)."""
     name = "espeak"
 
     def __init__(self) -> None:
-        try:
-            import pyttsx3
-            self._engine = pyttsx3.init("espeak")
-        except Exception as error:  # pyttsx3 raises bare OSError/RuntimeError when libespeak-ng is missing
-            raise EngineUnavailable(
-                f"the espeak engine cannot start ({error}): install espeak-ng with "
-                "'apt-get install -y espeak-ng' (bash scripts/setup.sh does it)."
-            ) from error
+        if shutil.which("espeak-ng") is None:
+            raise EngineUnavailable("the espeak engine needs the espeak-ng program: install it with "
+                                    "'apt-get install -y espeak-ng' (bash scripts/setup.sh does it).")
         self._workdir = Path(tempfile.mkdtemp(prefix="puertocho-espeak-"))
         # espeak silently falls back to another voice for an unknown name, so names are checked here.
-        self._voices = {v.id.split("/")[-1] for v in self._engine.getProperty("voices")}
-        listing = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True).stdout
-        # The name after "+" is the variant's file name (f3, pablo, klatt2): column 5 of the listing.
-        self._variants = {line.split()[4].split("/")[-1] for line in listing.splitlines()[1:] if len(line.split()) > 4}
+        self._voices = set(_listing_column("--voices=es", 4)) | set(_listing_column("--voices=es", 1))
+        self._variants = set(_listing_column("--voices=variant", 4))
 
     def synthesize(self, utterance: Utterance) -> np.ndarray:
         """Speak one utterance; return 16 kHz mono float32 (n,)."""
-        engine = self._engine
         voice, _, variant = utterance.voice.partition("+")
         if voice not in self._voices or (variant and variant not in self._variants):
             raise EngineUnavailable(f"espeak-ng has no voice '{utterance.voice}': check data.voices and "
                                     "data.variants against 'espeak-ng --voices=es' and '--voices=variant'.")
-        engine.setProperty("voice", utterance.voice)
-        if utterance.rate:
-            engine.setProperty("rate", utterance.rate)
-        engine.setProperty("pitch", utterance.pitch)
         wav_path = self._workdir / "utterance.wav"
-        # pyttsx3 now and then returns before espeak has written anything; a retry gets the audio.
-        for _ in range(3):
-            wav_path.unlink(missing_ok=True)
-            with contextlib.redirect_stdout(io.StringIO()):  # pyttsx3 prints "Audio saved to ..." per clip
-                engine.save_to_file(utterance.text, str(wav_path))
-                engine.runAndWait()
-            if wav_path.exists() and sf.info(str(wav_path)).frames > 0:
-                return read_any(wav_path)
-        log.warning("espeak produced no audio for %s", utterance)
-        return np.zeros(0, dtype=np.float32)
+        wav_path.unlink(missing_ok=True)
+        command = ["espeak-ng", "-v", utterance.voice, "-p", str(utterance.pitch), "-w", str(wav_path)]
+        if utterance.rate:
+            command += ["-s", str(utterance.rate)]
+        if utterance.option("word_gap"):
+            command += ["-g", str(int(utterance.option("word_gap")))]
+        # "--" keeps a text starting with "-" from being read as an option.
+        result = subprocess.run(command + ["--", utterance.text], capture_output=True, text=True)
+        if result.returncode != 0 or not wav_path.exists() or sf.info(str(wav_path)).frames == 0:
+            log.warning("espeak-ng produced no audio for %s: %s", utterance, result.stderr.strip())
+            return np.zeros(0, dtype=np.float32)
+        return read_any(wav_path)
+
+
+def _listing_column(flag: str, column: int) -> list[str]:
+    """One column of an `espeak-ng --voices=...` listing, path prefixes removed ('roa/es' -> 'es')."""
+    listing = subprocess.run(["espeak-ng", flag], capture_output=True, text=True).stdout
+    rows = [line.split() for line in listing.splitlines()[1:]]
+    return [row[column].split("/")[-1] for row in rows if len(row) > column]
 
 
 class GttsEngine:
@@ -103,7 +112,17 @@ class GttsEngine:
         return read_any(mp3_path)
 
 
-ENGINES = {"espeak": EspeakEngine, "gtts": GttsEngine}
+def _piper_engine():
+    from puertocho.neural_tts import PiperEngine  # onnxruntime and the voice load only when asked for
+    return PiperEngine()
+
+
+def _kokoro_engine():
+    from puertocho.neural_tts import KokoroEngine
+    return KokoroEngine()
+
+
+ENGINES = {"espeak": EspeakEngine, "gtts": GttsEngine, "piper": _piper_engine, "kokoro": _kokoro_engine}
 
 
 class CachedSynthesizer:
@@ -118,24 +137,61 @@ class CachedSynthesizer:
 
     def engine(self, name: str):
         if name not in self._engines:
+            if name not in ENGINES:
+                raise EngineUnavailable(f"unknown TTS engine '{name}': use one of {', '.join(sorted(ENGINES))}.")
             self._engines[name] = ENGINES[name]()
         return self._engines[name]
 
     def synthesize(self, utterance: Utterance) -> np.ndarray:
+        samples, hit = self._synthesize_counted(utterance)
+        return samples
+
+    def _synthesize_counted(self, utterance: Utterance) -> tuple[np.ndarray, bool]:
         cached = self.cache_dir / utterance.engine / f"{utterance.cache_key()}.wav"
         if cached.exists():
             self.hits += 1
             samples, _ = sf.read(str(cached), dtype="float32")
-            return samples
+            return samples, True
         self.misses += 1
         samples = self.engine(utterance.engine).synthesize(utterance)
         if len(samples) == 0:
-            return samples  # never cache a failure
+            return samples, False  # never cache a failure
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp.wav")
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp.wav")
         sf.write(str(tmp), samples, 16000, subtype="FLOAT")
         tmp.replace(cached)  # atomic: an interrupted run never leaves a half-written cache entry
-        return samples
+        return samples, False
+
+    def iter_synthesize(self, utterances: list[Utterance], workers: int = 1) -> Iterator[np.ndarray]:
+        """16 kHz float32 audio for each utterance, in input order, synthesized by `workers` processes.
+        The result does not depend on the number of workers: each utterance is synthesized on its own."""
+        if workers <= 1 or len(utterances) < 16:
+            for utterance in utterances:
+                yield self.synthesize(utterance)
+            return
+        context = multiprocessing.get_context("spawn")  # no inherited engine or thread state
+        with context.Pool(workers, initializer=_start_worker, initargs=(str(self.cache_dir),)) as pool:
+            for samples, hit in pool.imap(_synthesize_in_worker, utterances, chunksize=4):
+                self.hits += hit
+                self.misses += not hit
+                yield samples
+
+
+_WORKER_SYNTHESIZER: CachedSynthesizer | None = None
+
+
+def _start_worker(cache_dir: str) -> None:
+    global _WORKER_SYNTHESIZER
+    _WORKER_SYNTHESIZER = CachedSynthesizer(cache_dir)
+
+
+def _synthesize_in_worker(utterance: Utterance) -> tuple[np.ndarray, bool]:
+    return _WORKER_SYNTHESIZER._synthesize_counted(utterance)
+
+
+def default_workers() -> int:
+    """Synthesis processes: every core (synthesis is CPU-bound and each utterance is independent)."""
+    return max(1, os.cpu_count() or 1)
 
 
 def espeak_voice_id(voice: str, variant: str) -> str:

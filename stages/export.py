@@ -44,10 +44,10 @@ def run(params, args):
 
 
 def add_arguments(parser):
-    parser.add_argument("--checkpoint", default="models/best.pt", help="train stage's best weights")
-    parser.add_argument("--features", default="data/features", help="validation windows for the parity check")
-    parser.add_argument("--out", default="models", help="folder for <model.name>.onnx and feature_models/")
-    parser.add_argument("--report", default="metrics/export.json")
+    parser.add_argument("--checkpoint", required=True, help="train stage's best weights")
+    parser.add_argument("--features", required=True, help="validation windows for the parity check")
+    parser.add_argument("--out", required=True, help="folder for <model.name>.onnx and feature_models/")
+    parser.add_argument("--report", required=True)
 
 
 if __name__ == "__main__":

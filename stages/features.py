@@ -1,4 +1,6 @@
-"""Stage features: augmented 2 s examples -> openWakeWord embedding windows (n, 16, 96), split by voice."""
+"""Stage features: augmented 2 s examples -> openWakeWord embedding windows (n, 16, 96), split by voice and
+text (by speaker for real people, by clip for noise); plus the validation wake phrases as one stream for
+the evaluate stage's calibration."""
 import csv
 import json
 import logging
@@ -6,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from puertocho import audio
 from puertocho.cli import stage_main
+from puertocho.evaluation import positive_stream, vad_per_chunk
 from puertocho.examples import assign_splits, build_windows, load_clips, load_rirs
 from puertocho.features import FrontEnd, sha256_of
+
 from puertocho.report import data_report, write_json
 from puertocho.sources import read_manifest
 
@@ -29,7 +34,8 @@ def run(params, args):
     arrays = {"train": ([], [], []), "validation": ([], [], [])}
     clips_by_kind = {}
     for name, folder in folders.items():
-        splits = assign_splits(records[name], params.data.validation_fraction, params.data.seed)
+        splits = assign_splits(records[name], params.data.validation_fraction, params.data.seed,
+                               params.data.local_test_fraction)
         clips = load_clips(folder, records[name])
         for record, split, clip in zip(records[name], splits, clips):
             split_rows.append({"set": name, "path": record.path, "kind": record.kind, "split": split})
@@ -45,8 +51,10 @@ def run(params, args):
                 log.warning("No %s clips in the %s split", kind, split)
                 continue
             seed = params.augment.seed + 100 * kind_index + (0 if split == "train" else 1)
+            # Validation negatives get several crops each: checkpoint selection reads their top 0.1-1%.
+            copies = params.augment.validation_negative_copies if split == "validation" and label == 0.0 else None
             windows = build_windows(front_end, clips, placement, backgrounds, params.augment, params.model.n_frames,
-                                    seed, desc=f"{split} {kind}", measured_rirs=measured_rirs)
+                                    seed, desc=f"{split} {kind}", measured_rirs=measured_rirs, copies=copies)
             arrays[split][0].append(windows)
             arrays[split][1].append(np.full(len(windows), label, np.float32))
             arrays[split][2].append(np.full(len(windows), kind_index, np.int8))
@@ -59,6 +67,7 @@ def run(params, args):
         labels_all = np.concatenate(labels)
         counts[split] = {"windows": int(len(labels_all)), "positive": int(labels_all.sum()),
                          "negative": int(len(labels_all) - labels_all.sum())}
+    write_calibration_stream(out / "calibration_positive.npz", clips_by_kind, params, front_end)
     with open(out / "split.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["set", "path", "kind", "split"])
         writer.writeheader()
@@ -72,11 +81,25 @@ def run(params, args):
     log.info("Features: %s", counts)
 
 
+def write_calibration_stream(path, clips_by_kind, params, front_end):
+    """The validation split's wake phrases (training voices, never trained on) one after another in the
+    validation backgrounds: embeddings and VAD per chunk, and where each phrase sits (chunk indices)."""
+    clips = clips_by_kind.get(("positive", "validation"), [])
+    if not clips:
+        raise FileNotFoundError("no validation positives to calibrate the threshold on: raise data.positive_count")
+    backgrounds = clips_by_kind.get(("noise", "validation"), []) + clips_by_kind.get(("speech", "validation"), [])
+    rng = np.random.default_rng(params.data.seed + 10)
+    stream, utterances = positive_stream(clips, params.evaluate.calibration_gap_seconds,
+                                         params.evaluate.calibration_snr_db_range, rng, backgrounds)
+    np.savez(path, embeddings=front_end.stream_embeddings(audio.to_int16(stream)), vad=vad_per_chunk(stream),
+             starts=np.array([u.start for u in utterances]), ends=np.array([u.end for u in utterances]))
+
+
 def add_arguments(parser):
-    parser.add_argument("--data-report", default="metrics/data.json", help="balance report (DVC metrics)")
-    parser.add_argument("--positive", default="data/positive", help="generate_positive's folder")
-    parser.add_argument("--negative", default="data/negative", help="generate_negative's folder")
-    parser.add_argument("--out", default="data/features", help="output folder (train.npz, validation.npz)")
+    parser.add_argument("--data-report", required=True, help="balance report (DVC metrics)")
+    parser.add_argument("--positive", required=True, help="generate_positive's folder")
+    parser.add_argument("--negative", required=True, help="generate_negative's folder")
+    parser.add_argument("--out", required=True, help="output folder (train.npz, validation.npz, calibration)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage generate_negative: confusable words, everyday speech, coloured noise, and long held-out streams."""
+"""Stage generate_negative: confusable words, everyday speech and coloured noise for training and validation."""
 import csv
 import json
 import logging
@@ -7,16 +7,14 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from puertocho import audio, hf_speech, text
+from puertocho import hf_speech, text
 from puertocho.cli import stage_main
-from puertocho.sources import (ClipRecord, all_voice_ids, check_minimums, espeak_plan, local_background,
-                               long_stream, noise_clips, synthesize_all, write_manifest, write_speech_clips)
-from puertocho.tts import CachedSynthesizer, EngineUnavailable
+from puertocho.sources import (check_minimums, espeak_plan, local_background, noise_clips, synthesize_all,
+                               training_voice_ids, write_manifest, write_speech_clips)
+from puertocho.tts import CachedSynthesizer, EngineUnavailable, default_workers
 
 log = logging.getLogger("generate_negative")
-LONG_FILE_MINUTES = 10.0
 
 
 def run(params, args):
@@ -26,37 +24,20 @@ def run(params, args):
     out.mkdir(parents=True)
     rng = random.Random(data.seed + 1)
     synthesizer = CachedSynthesizer(args.cache)
-    train_voices, holdout_voices = all_voice_ids(data)
-    voices = train_voices + holdout_voices
+    voices = training_voice_ids(data)
 
     confusables = [rng.choice(text.confusable_texts()) for _ in range(data.confusable_count)]
-    train_sentences, heldout_sentences = text.split_sentences(text.everyday_sentences(), 0.2, data.seed)
-    sentences = rng.sample(train_sentences, min(data.speech_count, len(train_sentences)))
-    records, rejects = synthesize_all(espeak_plan(confusables, data, rng, voices), "confusable", set(holdout_voices),
-                                      out, synthesizer, "confusable", 0.2, 6.0)
-    speech, speech_rejects = synthesize_all(espeak_plan(sentences, data, rng, voices), "speech", set(holdout_voices),
-                                            out, synthesizer, "speech", 0.5, 12.0)
+    pool = text.everyday_sentences()  # the test set speaks its own pool (text.test_sentences)
+    sentences = rng.sample(pool, min(data.speech_count, len(pool)))
+    records, rejects = synthesize_all(espeak_plan(confusables, data, rng, voices), "confusable", out, synthesizer,
+                                      "confusable", 0.2, 6.0, args.workers)
+    speech, speech_rejects = synthesize_all(espeak_plan(sentences, data, rng, voices), "speech", out, synthesizer,
+                                            "speech", 0.5, 12.0, args.workers)
     records += speech
     rejects += speech_rejects
     records += noise_clips(data.noise_count, data.noise_seconds_range, np.random.default_rng(data.seed), out)
     records += real_speech(data, out, Path(args.cache).parent / "hf", rejects)
     check_minimums(records, ["confusable", "speech", "noise"], data.min_clips_per_kind)
-
-    # Long streams: sentences never used in training, every voice, pauses and a noise floor.
-    n_long_sentences = min(len(heldout_sentences), max(20, int(data.long_negative_minutes * 25)))
-    long_plan = espeak_plan(rng.sample(heldout_sentences, n_long_sentences), data, rng, voices)
-    long_audio = [audio.trim_silence(synthesizer.synthesize(u)) for u in tqdm(long_plan, desc="long streams",
-                                                                              unit="sentence", mininterval=2)]
-    stream_rng = np.random.default_rng(data.seed + 2)
-    remaining = data.long_negative_minutes
-    index = 0
-    while remaining > 1e-9:
-        minutes = min(LONG_FILE_MINUTES, remaining)
-        name = f"long/stream_{index:03d}.wav"
-        audio.write_clip(out / name, long_stream(long_audio, minutes, stream_rng))
-        records.append(ClipRecord(name, "long", "espeak", "mixed", "held-out sentences", 0, 0, minutes * 60, True))
-        remaining -= minutes
-        index += 1
 
     write_manifest(out / "manifest.csv", records)
     with open(out / "rejects.csv", "w", newline="") as handle:
@@ -90,8 +71,10 @@ def real_speech(data, out, cache, rejects):
 
 
 def add_arguments(parser):
-    parser.add_argument("--out", default="data/negative", help="output folder (clips/, long/, manifest.csv)")
+    parser.add_argument("--out", required=True, help="output folder (clips/, manifest.csv)")
     parser.add_argument("--cache", default=".cache/tts", help="TTS cache, reused across runs")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="synthesis processes (the output does not depend on it)")
 
 
 if __name__ == "__main__":

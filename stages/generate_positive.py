@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 from puertocho.cli import stage_main
-from puertocho.sources import (all_voice_ids, available_engines, check_minimums, espeak_plan, gtts_plan, local_recordings,
+from puertocho.sources import (training_voice_ids, available_engines, check_minimums, espeak_plan, gtts_plan, local_recordings,
                                synthesize_all, weighted_texts, write_manifest)
-from puertocho.tts import CachedSynthesizer
+from puertocho.tts import CachedSynthesizer, default_workers
 
 log = logging.getLogger("generate_positive")
 
@@ -22,16 +22,15 @@ def run(params, args):
     rng = random.Random(data.seed)
     synthesizer = CachedSynthesizer(args.cache)
     engines = available_engines(data, synthesizer)
-    train_voices, holdout_voices = all_voice_ids(data)
     texts = weighted_texts(data.phrases, data.positive_count, rng)
-    # Engines share the count; espeak cycles through every voice, the held-out ones included.
+    # Engines share the count; espeak cycles through every training voice.
     per_engine = {name: texts[i::len(engines)] for i, name in enumerate(engines)}
     plan = []
     if "espeak" in per_engine:
-        plan += espeak_plan(per_engine["espeak"], data, rng, train_voices + holdout_voices)
+        plan += espeak_plan(per_engine["espeak"], data, rng, training_voice_ids(data))
     if "gtts" in per_engine:
         plan += gtts_plan(per_engine["gtts"], data, rng)
-    records, rejects = synthesize_all(plan, "positive", set(holdout_voices), out, synthesizer, "positive", 0.2, 4.0)
+    records, rejects = synthesize_all(plan, "positive", out, synthesizer, "positive", 0.2, 4.0, args.workers)
     if data.local_positive_dir:
         local, local_rejects = local_recordings(Path(data.local_positive_dir), out, 0.2, 4.0)
         records += local
@@ -43,15 +42,16 @@ def run(params, args):
         writer.writeheader()
         writer.writerows(rejects)
     summary = {"clips": len(records), "rejected": len(rejects), "engines": engines,
-               "hours": round(sum(r.duration_s for r in records) / 3600, 4),
-               "tts_cache_hits": synthesizer.hits, "tts_cache_misses": synthesizer.misses}
+               "hours": round(sum(r.duration_s for r in records) / 3600, 4)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    log.info("Positive clips: %s", summary)
+    log.info("Positive clips: %s (TTS cache: %d hits, %d misses)", summary, synthesizer.hits, synthesizer.misses)
 
 
 def add_arguments(parser):
-    parser.add_argument("--out", default="data/positive", help="output folder (clips/, manifest.csv)")
+    parser.add_argument("--out", required=True, help="output folder (clips/, manifest.csv)")
     parser.add_argument("--cache", default=".cache/tts", help="TTS cache, reused across runs")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="synthesis processes (the output does not depend on it)")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ def run(params, args):
     torch.save({"state_dict": model.state_dict(), "model": dataclasses.asdict(params.model)}, out)
     (logs / f"training_history_{stamp}.json").write_text(history_json(state))
     best = state.history[state.best_epoch - 1]
-    summary = {"best_epoch": state.best_epoch, "epochs_run": state.epoch, "best_val_loss": state.best_val_loss,
+    summary = {"best_epoch": state.best_epoch, "averaged_epochs": sorted(epoch for _, epoch in state.top),
+               "epochs_run": state.epoch, "best_val_loss": state.best_val_loss,
                "val_accuracy": best.val_accuracy, "val_recall": best.val_recall,
                "val_false_positive_rate": best.val_false_positive_rate,
                "val_recall_at_low_false_accepts": best.val_recall_at_low_false_accepts,
@@ -63,12 +64,12 @@ def run(params, args):
 
 
 def add_arguments(parser):
-    parser.add_argument("--features", default="data/features", help="features stage output")
-    parser.add_argument("--model", default="models/best.pt", help="the best weights, for export")
-    parser.add_argument("--checkpoints", default="models/checkpoints", help="per-epoch checkpoints (resume)")
-    parser.add_argument("--metrics", default="metrics/train.json")
-    parser.add_argument("--live", default="dvclive", help="dvclive folder (per-epoch metrics and plots)")
-    parser.add_argument("--logs", default="logs", help="training.log, history JSON, tensorboard/")
+    parser.add_argument("--features", required=True, help="features stage output")
+    parser.add_argument("--model", required=True, help="the best weights, for export")
+    parser.add_argument("--checkpoints", required=True, help="per-epoch checkpoints (resume)")
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--live", required=True, help="dvclive folder (per-epoch metrics and plots)")
+    parser.add_argument("--logs", required=True, help="training.log, history JSON, tensorboard/")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ VENV_BIN = Path(sys.executable).parent
 
 # A handful of clips and two epochs: the real pipeline in about a minute on 2 cores.
 TINY = {
-    "data": {"positive_count": 48, "confusable_count": 16, "speech_count": 24, "noise_count": 12,
-             "long_negative_minutes": 1.0},
+    "data": {"positive_count": 48, "confusable_count": 16, "speech_count": 24, "noise_count": 12},
     "training": {"epochs": 2, "batch_size": 16},
+    "test": {"positive_count": 12, "negative_hours": 0.02, "calibration_hours": 0.01, "sentence_pool": 24,
+             "rooms": 2},
 }
 
 

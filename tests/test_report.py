@@ -1,8 +1,7 @@
 import json
 import math
 
-from puertocho.metrics import OperatingPoint
-from puertocho.report import data_report, finite, plot_curve, share_detected_per_word, write_curve_csv, write_json
+from puertocho.report import data_report, finite, plot_det_curve, share_detected_per_word, write_csv_rows, write_json
 from puertocho.sources import ClipRecord
 
 
@@ -31,10 +30,15 @@ def test_data_report_counts_hours_and_ratio():
     assert report["rejected"] == 3 and report["validation_share"] == 0.2
 
 
-def test_curve_csv_and_png(tmp_path):
-    points = [OperatingPoint(t, fa, 0, frr, 1, 0, 0) for t, fa, frr in [(0.5, 3.0, 0.0), (0.9, 0.0, 0.1)]]
-    write_curve_csv(tmp_path / "c.csv", points)
-    assert (tmp_path / "c.csv").read_text().splitlines() == [
-        "threshold,false_accepts_per_hour,false_reject_rate", "0.5,3.0,0.0", "0.9,0.0,0.1"]
-    plot_curve(tmp_path / "c.png", points, points[1], 0.5, 0.05)
+def test_det_csv_and_png(tmp_path):
+    rows = [{"threshold": t, "false_accepts_per_hour": fa, "false_reject_rate": frr,
+             "calibration_false_accepts_per_hour": fa, "calibration_false_reject_rate": frr}
+            for t, fa, frr in [(0.5, 3.0, 0.0), (0.9, 0.0, 0.1)]]
+    write_csv_rows(tmp_path / "c.csv", rows)
+    lines = (tmp_path / "c.csv").read_text().splitlines()
+    assert lines[0].startswith("threshold,false_accepts_per_hour,false_reject_rate") and lines[2].startswith("0.9,0.0,0.1")
+    metrics = {"threshold": 0.9, "false_accepts_per_hour": 0.0, "false_accepts_per_hour_upper95": 0.6,
+               "false_reject_rate": 0.1, "false_reject_rate_low95": 0.05, "false_reject_rate_high95": 0.2,
+               "test": {"hours": 5.0}}
+    plot_det_curve(tmp_path / "c.png", rows, metrics, 0.5, 0.05)
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
