@@ -12,20 +12,22 @@ from tqdm import tqdm
 from puertocho import audio
 from puertocho.augment import align_direct_path, augment_batch, place_at_end, random_crop, speed_perturb
 from puertocho.features import FrontEnd, clip_samples_for
+from puertocho.real_speech import speaker_of
 from puertocho.sources import ClipRecord
 
 log = logging.getLogger(__name__)
 
 
 def assign_splits(records: list[ClipRecord], validation_fraction: float, seed: int) -> list[str]:
-    """'test' for held-out voices, else 'train' or 'validation', so that no (voice, text) pair of a kind
-    sits on both sides; the validation share is drawn per kind by hashing the group with the seed."""
+    """'test' for held-out voices, else 'train' or 'validation', so that no (voice, text) pair of a kind, and no
+    real speaker ("cv:<id>"), sits on both sides; the share is drawn by hashing the group with the seed."""
     splits = []
     for record in records:
         if record.holdout:
             splits.append("test")
             continue
-        group = f"{seed}|{record.kind}|{record.voice}|{record.text}".encode()
+        speaker = speaker_of(record)  # a real person: all of their clips, of every kind, on one side
+        group = (f"{seed}|speaker|{speaker}" if speaker else f"{seed}|{record.kind}|{record.voice}|{record.text}").encode()
         draw = int.from_bytes(hashlib.sha256(group).digest()[:8], "big") / 2**64
         splits.append("validation" if draw < validation_fraction else "train")
     return splits

@@ -9,6 +9,7 @@ import numpy as np
 from puertocho.cli import stage_main
 from puertocho.examples import assign_splits, build_windows, load_clips, load_rirs
 from puertocho.features import FrontEnd, sha256_of
+from puertocho.real_speech import open_precomputed, sample_precomputed
 from puertocho.report import data_report, write_json
 from puertocho.sources import read_manifest
 
@@ -23,6 +24,9 @@ def run(params, args):
     folders = {"positive": Path(args.positive), "negative": Path(args.negative)}
     records = {name: [r for r in read_manifest(folder / "manifest.csv") if r.kind != "long"]
                for name, folder in folders.items()}
+    precomputed = params.data.precomputed_negatives
+    if precomputed.path:
+        open_precomputed(precomputed.path, params.model.n_frames)  # a wrong file fails now, not after the features
     front_end = FrontEnd()
     measured_rirs = load_rirs(params.augment.rir_dir)
     split_rows = []
@@ -50,12 +54,21 @@ def run(params, args):
             arrays[split][0].append(windows)
             arrays[split][1].append(np.full(len(windows), label, np.float32))
             arrays[split][2].append(np.full(len(windows), kind_index, np.int8))
+        count = precomputed.train_windows if split == "train" else precomputed.validation_windows
+        if precomputed.path and count:
+            # openWakeWord's windows are already features: appended as negatives, no augmentation.
+            windows = sample_precomputed(precomputed.path, params.model.n_frames, count, split,
+                                         params.data.validation_fraction, params.data.seed)
+            arrays[split][0].append(windows)
+            arrays[split][1].append(np.zeros(len(windows), np.float32))
+            arrays[split][2].append(np.full(len(windows), len(KINDS), np.int8))
+    kind_names = [*KINDS, "precomputed"] if precomputed.path else list(KINDS)
     counts = {}
     for split, (windows, labels, kinds) in arrays.items():
         if not windows:
             raise FileNotFoundError(f"the {split} split is empty: raise the clip counts in params.yaml (data.*)")
         np.savez(out / f"{split}.npz", windows=np.concatenate(windows), labels=np.concatenate(labels),
-                 kinds=np.concatenate(kinds), kind_names=np.array(list(KINDS)))
+                 kinds=np.concatenate(kinds), kind_names=np.array(kind_names))
         labels_all = np.concatenate(labels)
         counts[split] = {"windows": int(len(labels_all)), "positive": int(labels_all.sum()),
                          "negative": int(len(labels_all) - labels_all.sum())}
