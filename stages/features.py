@@ -78,7 +78,11 @@ def run(params, args):
         writer.writerows(split_rows)
     n_rejected = sum(max(0, len((folder / "rejects.csv").read_text().splitlines()) - 1)
                      for folder in folders.values() if (folder / "rejects.csv").exists())
-    write_json(args.data_report, data_report(records, n_rejected, counts))
+    report = data_report(records, n_rejected, counts)
+    if precomputed.path:
+        report["precomputed_negatives"] = {"path": precomputed.path, "train_windows": precomputed.train_windows,
+                                           "validation_windows": precomputed.validation_windows}
+    write_json(args.data_report, report)
     info = {"counts": counts, "melspec_sha256": sha256_of(front_end.melspec_path),
             "embedding_sha256": sha256_of(front_end.embedding_path)}
     (out / "info.json").write_text(json.dumps(info, indent=2))

@@ -351,3 +351,44 @@ def test_real_speech_params_name_their_key(path, value, message):
     target[path[-1]] = value
     with pytest.raises(ParamsError, match=message):
         parse_params(raw)
+
+
+# ---------------------------------------------------------------- the features stage with precomputed negatives
+
+def test_features_stage_appends_sampled_precomputed_negatives(tmp_path):
+    import argparse
+
+    from puertocho import audio
+    from puertocho.sources import write_manifest
+    from stages import features
+
+    rng = np.random.default_rng(0)
+    for name, kinds in (("positive", ["positive"] * 4), ("negative", ["noise"] * 4 + ["speech"] * 4)):
+        rows = []
+        for index, kind in enumerate(kinds):
+            path = f"clips/{name}_{index}.wav"
+            audio.write_clip(tmp_path / name / path, (0.05 * rng.standard_normal(24000)).astype(np.float32))
+            rows.append(ClipRecord(path, kind, "espeak", f"es+v{index}", f"text {index}", 0, 0, 1.5, False))
+        write_manifest(tmp_path / name / "manifest.csv", rows)
+    precomputed = tmp_path / "validation_set_features.npy"
+    np.save(precomputed, rng.standard_normal((300, 16, 96)).astype(np.float32))
+    params = load_params(REPO / "params.yaml")
+    data = dataclasses.replace(params.data, validation_fraction=0.5, precomputed_negatives=dataclasses.replace(
+        params.data.precomputed_negatives, path=str(precomputed), train_windows=40, validation_windows=7))
+    params = dataclasses.replace(params, data=data)
+    args = argparse.Namespace(positive=str(tmp_path / "positive"), negative=str(tmp_path / "negative"),
+                              out=str(tmp_path / "features"), data_report=str(tmp_path / "data.json"))
+    features.run(params, args)
+    for split, count in (("train", 40), ("validation", 7)):
+        arrays = np.load(tmp_path / "features" / f"{split}.npz")
+        assert list(arrays["kind_names"])[-1] == "precomputed"
+        mine = arrays["kinds"] == len(arrays["kind_names"]) - 1
+        assert mine.sum() == count and (arrays["labels"][mine] == 0).all()
+        np.testing.assert_array_equal(arrays["windows"][mine], real_speech.sample_precomputed(
+            precomputed, 16, count, split, 0.5, params.data.seed))
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((10, 12, 96), np.float32))
+    bad = dataclasses.replace(params, data=dataclasses.replace(data, precomputed_negatives=dataclasses.replace(
+        data.precomputed_negatives, path=str(wrong))))
+    with pytest.raises(real_speech.PrecomputedFeaturesError, match=r"wrong\.npy: shape \(10, 12, 96\)"):
+        features.run(bad, args)
