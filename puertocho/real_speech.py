@@ -185,8 +185,10 @@ def summarize_sources(records: list[ClipRecord]) -> dict:
 
 # ---------------------------------------------------------------- local corpora
 
-def _read_table(path: Path, delimiter: str, needed: list[str], key: str) -> list[dict]:
-    """Rows of a CSV/TSV table, failing with the table's name and its columns when one is missing."""
+def _read_table(path: Path, delimiter: str, needed: list[str], key: str,
+                keep: Callable[[dict], bool] = lambda row: True) -> list[dict]:
+    """The needed columns of the rows that keep() accepts, failing with the table's name and its columns when
+    one is missing. Only those columns are held: a full Common Voice table has hundreds of thousands of rows."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t"
@@ -195,7 +197,7 @@ def _read_table(path: Path, delimiter: str, needed: list[str], key: str) -> list
         if missing:
             raise SourceUnavailable(f"{key}: {path} has no column(s) {missing} (it has {reader.fieldnames}): "
                                     "point the key at the table the corpus ships.")
-        return list(reader)
+        return [{column: row[column] for column in needed} for row in reader if keep(row)]
 
 
 def _folder_and_table(folder: str, table: str, key: str, how_to_get: str) -> tuple[Path, Path]:
@@ -245,9 +247,9 @@ def spoken_words_candidates(settings, seed: int) -> Iterator[Candidate]:
     splits CSV with LINK, WORD, VALID, SPEAKER). MSWC cuts its words from Common Voice, so its SPEAKER is a
     Common Voice client_id: kept as "cv:<id>" so one person stays on one side across both sources."""
     root, table = _folder_and_table(settings.dir, settings.table, "data.spoken_words", MSWC_HOW_TO_GET)
-    rows = _read_table(table, ",", ["LINK", "WORD", "VALID", "SPEAKER"], "data.spoken_words.table")
     wanted = {w.lower() for w in settings.words}
-    rows = [r for r in rows if r["VALID"].strip().lower() == "true" and (not wanted or r["WORD"].lower() in wanted)]
+    rows = _read_table(table, ",", ["LINK", "WORD", "VALID", "SPEAKER"], "data.spoken_words.table",
+                       lambda r: r["VALID"].strip().lower() == "true" and (not wanted or r["WORD"].lower() in wanted))
     if not rows:
         raise SourceUnavailable(f"data.spoken_words: no valid clip of {sorted(wanted)} in {table}: check "
                                 "data.spoken_words.words against the corpus's WORD column.")

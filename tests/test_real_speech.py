@@ -19,7 +19,7 @@ from puertocho.examples import assign_splits
 from puertocho.params import (CommonVoiceParams, HfSpeechParams, ParamsError, SpokenWordsParams, load_params,
                               parse_params)
 from puertocho.report import data_report
-from puertocho.sources import ClipRecord, read_manifest
+from puertocho.sources import ClipRecord
 from puertocho.tts import EngineUnavailable
 from stages.generate_negative import real_speech_records
 from tests.conftest import REPO, tone
