@@ -9,10 +9,12 @@ from typing import Callable
 from puertocho import setup_logging
 from puertocho.audio import AudioError
 from puertocho.params import Params, ParamsError, load_params
+from puertocho.real_speech import PrecomputedFeaturesError, SourceUnavailable
 from puertocho.sources import NotEnoughData
 from puertocho.tts import EngineUnavailable
 
-EXPECTED_ERRORS = (ParamsError, AudioError, EngineUnavailable, FileNotFoundError, NotEnoughData)
+EXPECTED_ERRORS = (ParamsError, AudioError, EngineUnavailable, FileNotFoundError, NotEnoughData, SourceUnavailable,
+                   PrecomputedFeaturesError)
 
 
 def stage_main(description: str, run: Callable[[Params, argparse.Namespace], None],

@@ -12,22 +12,21 @@ from tqdm import tqdm
 from puertocho import audio
 from puertocho.augment import align_direct_path, augment_batch, place_at_end, random_crop, speed_perturb
 from puertocho.features import FrontEnd, clip_samples_for
+from puertocho.real_speech import speaker_of
 from puertocho.sources import ClipRecord
 
 log = logging.getLogger(__name__)
 
 
-# Engines whose `voice` column holds a real person (a speaker id): their clips are grouped by speaker.
-SPEAKER_ENGINES = ("hf", "local", "mls", "cv", "mswc", "house")
-
-
 def split_group(record: ClipRecord) -> str:
-    """What must stay on one side of the split: a synthetic (voice, text) pair, a real speaker, or, for
-    noise (no voice, no text), the clip itself, so every noise colour reaches both sides."""
+    """What must stay on one side of the split: a real speaker ("cv:<id>", all of their clips of every kind),
+    a synthetic (voice, text) pair, or, for noise (no voice, no text), the clip itself, so every noise
+    colour reaches both sides."""
     if record.kind == "noise":
         return f"noise|{record.path}"
-    if record.engine in SPEAKER_ENGINES:
-        return f"{record.kind}|speaker|{record.engine}|{record.voice}"
+    speaker = speaker_of(record)
+    if speaker:
+        return f"speaker|{speaker}"
     return f"{record.kind}|{record.voice}|{record.text}"
 
 

@@ -44,15 +44,21 @@ class ModelParams:
 
 @dataclass(frozen=True)
 class HfSpeechParams:
-    """Real Spanish speech from a Hugging Face dataset (hub id or a local folder of parquet files)."""
-    enabled: bool = True
-    required: bool = False
-    dataset: str = "mozilla-foundation/common_voice_17_0"
-    config: str = "es"
-    split: str = "train"
+    """Real speech from a Hugging Face dataset (a hub id, or a local folder of parquet files in the hub's layout).
+    Off by default: the default run never touches the network."""
+    enabled: bool = False
+    required: bool = True          # enabled and unreachable: fail (true) or warn and go on without it (false)
+    name: str = "mls"              # source tag: the manifest's engine and the speaker prefix ("mls:<speaker_id>")
+    dataset: str = "facebook/multilingual_librispeech"
+    config: str = "spanish"
+    revision: str = ""             # a git revision of the hub repo ("" = main), e.g. refs/convert/parquet
+    data_files: str = ""           # a glob inside the repo ("" = the config's own files)
+    split: str = "dev"
     audio_column: str = "audio"
-    text_column: str = "sentence"
-    speaker_column: str = "client_id"
+    text_column: str = "transcript"
+    speaker_column: str = "speaker_id"
+    texts: list[str] = field(default_factory=list)   # keep only rows whose text is one of these ([] = all)
+    shuffle_buffer: int = 0        # rows shuffled while streaming, seeded by data.seed (0 = file order)
     max_clips: int = 3000
     max_hours: float = 4.0
 
@@ -60,6 +66,59 @@ class HfSpeechParams:
         _require(self.max_clips >= 1, f"{section}.max_clips", "use 1 or more")
         _require(self.max_hours > 0, f"{section}.max_hours", "must be positive")
         _require(bool(self.dataset), f"{section}.dataset", "name a hub dataset id or a local folder")
+        _require(bool(self.name) and ":" not in self.name, f"{section}.name", "use a short tag without ':'")
+        _require(self.shuffle_buffer >= 0, f"{section}.shuffle_buffer", "use 0 or more")
+        _require(bool(self.speaker_column), f"{section}.speaker_column",
+                 "name the column of speaker ids: splits keep each person on one side")
+
+
+@dataclass(frozen=True)
+class CommonVoiceParams:
+    """Common Voice from the Mozilla Data Collective: the extracted language folder (clips/*.mp3 + TSV tables)."""
+    dir: str = ""                  # "" = off
+    table: str = "validated.tsv"   # or train.tsv: columns client_id, path, sentence
+    max_clips: int = 3000
+    max_hours: float = 4.0
+    max_clips_per_speaker: int = 30
+
+    def check(self, section: str) -> None:
+        _require(self.max_clips >= 1, f"{section}.max_clips", "use 1 or more")
+        _require(self.max_hours > 0, f"{section}.max_hours", "must be positive")
+        _require(self.max_clips_per_speaker >= 1, f"{section}.max_clips_per_speaker", "use 1 or more")
+        _require(self.table.endswith(".tsv"), f"{section}.table", "name one of the folder's .tsv tables")
+
+
+@dataclass(frozen=True)
+class SpokenWordsParams:
+    """Multilingual Spoken Words Corpus (MLCommons), Spanish: single words as confusable negatives.
+    dir is the extracted folder (clips/<word>/*.opus beside the splits CSV); the hub mirror is in `hub`."""
+    dir: str = ""                  # "" = off
+    table: str = "es_splits.csv"   # SET,LINK,WORD,VALID,SPEAKER,GENDER (or a train.csv without SET)
+    words: list[str] = field(default_factory=list)   # [] = every word
+    max_clips: int = 2000
+    max_hours: float = 1.0
+    max_clips_per_speaker: int = 20
+    hub: HfSpeechParams = field(default_factory=lambda: HfSpeechParams(
+        name="mswc", dataset="MLCommons/ml_spoken_words", config="", revision="refs/convert/parquet",
+        data_files="es_wav/partial/train/*.parquet", split="train", text_column="keyword", max_clips=2000,
+        max_hours=1.0))
+
+    def check(self, section: str) -> None:
+        _require(self.max_clips >= 1, f"{section}.max_clips", "use 1 or more")
+        _require(self.max_hours > 0, f"{section}.max_hours", "must be positive")
+        _require(self.max_clips_per_speaker >= 1, f"{section}.max_clips_per_speaker", "use 1 or more")
+
+
+@dataclass(frozen=True)
+class PrecomputedNegativesParams:
+    """openWakeWord's precomputed negative features: one (n, 16, 96) float .npy, memory-mapped, sampled."""
+    path: str = ""                 # "" = off
+    train_windows: int = 20000     # windows sampled (seeded) into training, from the file's first part
+    validation_windows: int = 2000 # windows sampled into validation, from the file's last data.validation_fraction
+
+    def check(self, section: str) -> None:
+        _require(self.train_windows >= 0 and self.validation_windows >= 0, f"{section}.train_windows",
+                 "window counts cannot be negative")
 
 
 @dataclass(frozen=True)
@@ -79,6 +138,10 @@ class DataParams:
     noise_count: int = 1500
     noise_seconds_range: list[float] = field(default_factory=lambda: [1.0, 4.0])
     hf_speech: HfSpeechParams = field(default_factory=HfSpeechParams)
+    common_voice: CommonVoiceParams = field(default_factory=CommonVoiceParams)
+    spoken_words: SpokenWordsParams = field(default_factory=SpokenWordsParams)
+    precomputed_negatives: PrecomputedNegativesParams = field(default_factory=PrecomputedNegativesParams)
+    real_speech_test_fraction: float = 0.2   # share of real speakers held out of training (test material)
     local_positive_dir: str = ""
     local_negative_dir: str = ""
     local_test_fraction: float = 0.3
@@ -99,6 +162,8 @@ class DataParams:
             _check_range(getattr(self, name), f"{section}.{name}")
         _require(len(self.variants) > 0, f"{section}.variants", "list at least one espeak variant ('none' = base)")
         _require(0.0 < self.validation_fraction < 1.0, f"{section}.validation_fraction", "use a value in (0, 1)")
+        _require(0.0 <= self.real_speech_test_fraction < 1.0, f"{section}.real_speech_test_fraction",
+                 "use a value in [0, 1)")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import csv
 import json
 from pathlib import Path
 
+from puertocho.real_speech import speaker_of
 from puertocho.sources import ClipRecord
 
 
@@ -72,13 +73,19 @@ def share_detected_per_word(words: list[str], detections: list[int]) -> dict[str
 
 
 def data_report(records: dict[str, list[ClipRecord]], n_rejected: int, window_counts: dict) -> dict:
-    """Counts and hours per kind and source, the negative:positive ratio, rejects and the validation share."""
+    """Counts and hours per kind and source, real speakers per source, the negative:positive ratio, rejects and
+    the validation share."""
     report = {"clips": {}, "hours": {}}
+    speakers: dict[str, set] = {}
     for rows in records.values():
         for row in rows:
             key = f"{row.kind}_{row.engine}"
             report["clips"][key] = report["clips"].get(key, 0) + 1
             report["hours"][key] = round(report["hours"].get(key, 0.0) + row.duration_s / 3600, 4)
+            if speaker_of(row):
+                speakers.setdefault(key, set()).add(speaker_of(row))
+    if speakers:
+        report["speakers"] = {key: len(people) for key, people in sorted(speakers.items())}
     n_positive, n_negative = len(records.get("positive", [])), len(records.get("negative", []))
     report["negative_to_positive_ratio"] = round(n_negative / n_positive, 2) if n_positive else None
     report["rejected"] = n_rejected

@@ -30,7 +30,7 @@ class ClipRecord:
     path: str           # relative to the manifest's folder
     kind: str           # positive | confusable | speech | noise | long
     engine: str
-    voice: str
+    voice: str          # a synthetic voice id, or a real speaker as "<source>:<id>" (the colon marks a person)
     text: str
     rate: int
     pitch: int
@@ -187,13 +187,13 @@ def long_stream(sentences: list[np.ndarray], minutes: float, rng: np.random.Gene
 
 
 def write_speech_clips(clips: list[tuple[np.ndarray, str, str]], engine: str, out_dir: Path,
-                       prefix: str) -> list[ClipRecord]:
-    """Write (audio, text, speaker) clips from a real-speech source as negative 'speech' clips."""
+                       prefix: str, kind: str = "speech") -> list[ClipRecord]:
+    """Write (audio, text, speaker) clips from a real-speech source as negative clips of the given kind."""
     records = []
     for index, (samples, text_value, speaker) in enumerate(clips):
         name = f"{prefix}_{index:05d}.wav"
         audio.write_clip(out_dir / "clips" / name, samples)
-        records.append(ClipRecord(f"clips/{name}", "speech", engine, speaker or engine, text_value, 0, 0,
+        records.append(ClipRecord(f"clips/{name}", kind, engine, speaker or engine, text_value, 0, 0,
                                   round(len(samples) / audio.SAMPLE_RATE, 3), False))
     return records
 

@@ -8,9 +8,9 @@ import numpy as np
 from puertocho.cli import stage_main
 from puertocho.export import onnx_scores
 from puertocho.features import FrontEnd
-from puertocho.metrics import classification_scores
-from puertocho.protocol import (Rules, StreamSet, join, per_text_detection_share, read_rows, report, score_stream,
-                                utterances_of)
+from puertocho.metrics import classification_scores, rate_with_bound, share_with_interval
+from puertocho.protocol import (Rules, StreamSet, false_accepts, join, missed, per_text_detection_share, read_rows,
+                                report, score_stream, utterances_of)
 from puertocho.report import plot_det_curve, write_csv_rows, write_json
 
 log = logging.getLogger("evaluate")
@@ -53,6 +53,7 @@ def run(params, args):
                                                     for s, e in zip(saved["starts"], saved["ends"])]))
     metrics, det_rows = report(calibration_positive, calibration_negative, test_positive, test_by_kind, confusables,
                                rules, params.data.target_fpr, params.data.target_fnr)
+    metrics["held_out_real"] = held_out_real(features, head, initial, n_frames, metrics["threshold"], rules)
     validation = np.load(features / "validation.npz")
     metrics["validation_windows"] = classification_scores(validation["labels"],
                                                           onnx_scores(head, validation["windows"]), metrics["threshold"])
@@ -66,6 +67,24 @@ def run(params, args):
              metrics["false_accepts_per_hour"], metrics["false_accepts_per_hour_upper95"], metrics["test"]["hours"],
              100 * metrics["false_reject_rate"], 100 * metrics["false_reject_rate_low95"],
              100 * metrics["false_reject_rate_high95"], metrics["test"]["utterances"])
+
+
+def held_out_real(features, head, initial, n_frames, threshold, rules):
+    """Figures on real people kept out of training, when configured (README "Real speech", your recordings):
+    false accepts per hour on held-out real speakers, false rejects on your held-out takes."""
+    result = {}
+    if (features / "test_real_speech.npz").exists():
+        scores, vad = score_stream(features / "test_real_speech.npz", head, initial, n_frames)
+        streams = StreamSet(scores, vad)
+        result["real_speech"] = rate_with_bound(false_accepts(streams, threshold, rules), streams.hours)
+    if (features / "test_house_positive.npz").exists():
+        saved = np.load(features / "test_house_positive.npz")
+        scores, vad = score_stream(features / "test_house_positive.npz", head, initial, n_frames)
+        streams = StreamSet(scores, vad, utterances_of([{"start_chunk": s, "end_chunk": e}
+                                                        for s, e in zip(saved["starts"], saved["ends"])]))
+        counts = missed(streams, threshold, rules)
+        result["house_positive"] = share_with_interval(int(np.sum(counts == 0)), len(counts))
+    return result
 
 
 def add_arguments(parser):

@@ -13,7 +13,7 @@ from puertocho.cli import stage_main
 from puertocho.evaluation import positive_stream, vad_per_chunk
 from puertocho.examples import assign_splits, build_windows, load_clips, load_rirs
 from puertocho.features import FrontEnd, sha256_of
-
+from puertocho.real_speech import open_precomputed, sample_precomputed
 from puertocho.report import data_report, write_json
 from puertocho.sources import read_manifest
 
@@ -28,6 +28,9 @@ def run(params, args):
     folders = {"positive": Path(args.positive), "negative": Path(args.negative)}
     records = {name: [r for r in read_manifest(folder / "manifest.csv") if r.kind != "long"]
                for name, folder in folders.items()}
+    precomputed = params.data.precomputed_negatives
+    if precomputed.path:
+        open_precomputed(precomputed.path, params.model.n_frames)  # a wrong file fails now, not after the features
     front_end = FrontEnd()
     measured_rirs = load_rirs(params.augment.rir_dir)
     split_rows = []
@@ -58,23 +61,37 @@ def run(params, args):
             arrays[split][0].append(windows)
             arrays[split][1].append(np.full(len(windows), label, np.float32))
             arrays[split][2].append(np.full(len(windows), kind_index, np.int8))
+        count = precomputed.train_windows if split == "train" else precomputed.validation_windows
+        if precomputed.path and count:
+            # openWakeWord's windows are already features: appended as negatives, no augmentation.
+            windows = sample_precomputed(precomputed.path, params.model.n_frames, count, split,
+                                         params.data.validation_fraction, params.data.seed)
+            arrays[split][0].append(windows)
+            arrays[split][1].append(np.zeros(len(windows), np.float32))
+            arrays[split][2].append(np.full(len(windows), len(KINDS), np.int8))
+    kind_names = [*KINDS, "precomputed"] if precomputed.path else list(KINDS)
     counts = {}
     for split, (windows, labels, kinds) in arrays.items():
         if not windows:
             raise FileNotFoundError(f"the {split} split is empty: raise the clip counts in params.yaml (data.*)")
         np.savez(out / f"{split}.npz", windows=np.concatenate(windows), labels=np.concatenate(labels),
-                 kinds=np.concatenate(kinds), kind_names=np.array(list(KINDS)))
+                 kinds=np.concatenate(kinds), kind_names=np.array(kind_names))
         labels_all = np.concatenate(labels)
         counts[split] = {"windows": int(len(labels_all)), "positive": int(labels_all.sum()),
                          "negative": int(len(labels_all) - labels_all.sum())}
     write_calibration_stream(out / "calibration_positive.npz", clips_by_kind, params, front_end)
+    write_held_out_streams(out, clips_by_kind, params, front_end)
     with open(out / "split.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["set", "path", "kind", "split"])
         writer.writeheader()
         writer.writerows(split_rows)
     n_rejected = sum(max(0, len((folder / "rejects.csv").read_text().splitlines()) - 1)
                      for folder in folders.values() if (folder / "rejects.csv").exists())
-    write_json(args.data_report, data_report(records, n_rejected, counts))
+    report = data_report(records, n_rejected, counts)
+    if precomputed.path:
+        report["precomputed_negatives"] = {"path": precomputed.path, "train_windows": precomputed.train_windows,
+                                           "validation_windows": precomputed.validation_windows}
+    write_json(args.data_report, report)
     info = {"counts": counts, "melspec_sha256": sha256_of(front_end.melspec_path),
             "embedding_sha256": sha256_of(front_end.embedding_path)}
     (out / "info.json").write_text(json.dumps(info, indent=2))
@@ -93,6 +110,26 @@ def write_calibration_stream(path, clips_by_kind, params, front_end):
                                          params.evaluate.calibration_snr_db_range, rng, backgrounds)
     np.savez(path, embeddings=front_end.stream_embeddings(audio.to_int16(stream)), vad=vad_per_chunk(stream),
              starts=np.array([u.start for u in utterances]), ends=np.array([u.end for u in utterances]))
+
+
+def write_held_out_streams(out, clips_by_kind, params, front_end):
+    """Material kept out of training that only exists when the user configured it: real speakers held out
+    (test_real_speech.npz, negatives) and the user's own held-out takes (test_house_positive.npz). The
+    evaluate stage reports each apart from the synthetic test set; nothing is written when there is none."""
+    rng = np.random.default_rng(params.data.seed + 20)
+    talk = clips_by_kind.get(("speech", "test"), []) + clips_by_kind.get(("confusable", "test"), [])
+    for path in (out / "test_real_speech.npz", out / "test_house_positive.npz"):
+        path.unlink(missing_ok=True)
+    if talk:
+        stream, _ = positive_stream(talk, 0.5, [30.0, 40.0], rng)
+        np.savez(out / "test_real_speech.npz", embeddings=front_end.stream_embeddings(audio.to_int16(stream)),
+                 vad=vad_per_chunk(stream))
+    house = clips_by_kind.get(("positive", "test"), [])
+    if house:
+        stream, utterances = positive_stream(house, params.evaluate.calibration_gap_seconds, [20.0, 30.0], rng)
+        np.savez(out / "test_house_positive.npz", embeddings=front_end.stream_embeddings(audio.to_int16(stream)),
+                 vad=vad_per_chunk(stream), starts=np.array([u.start for u in utterances]),
+                 ends=np.array([u.end for u in utterances]))
 
 
 def add_arguments(parser):

@@ -1,5 +1,6 @@
 """Stage generate_negative: confusable words, everyday speech and coloured noise for training and validation."""
 import csv
+import dataclasses
 import json
 import logging
 import random
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from puertocho import hf_speech, text
+from puertocho import hf_speech, real_speech, text
 from puertocho.cli import stage_main
 from puertocho.sources import (check_minimums, espeak_plan, local_background, noise_clips, synthesize_all,
                                training_voice_ids, write_manifest, write_speech_clips)
@@ -36,7 +37,7 @@ def run(params, args):
     records += speech
     rejects += speech_rejects
     records += noise_clips(data.noise_count, data.noise_seconds_range, np.random.default_rng(data.seed), out)
-    records += real_speech(data, out, Path(args.cache).parent / "hf", rejects)
+    records += real_speech_records(data, out, Path(args.cache).parent / "real_speech", rejects)
     check_minimums(records, ["confusable", "speech", "noise"], data.min_clips_per_kind)
 
     write_manifest(out / "manifest.csv", records)
@@ -48,21 +49,42 @@ def run(params, args):
     summary = {kind: {"clips": sum(r.kind == kind for r in records),
                       "hours": round(sum(r.duration_s for r in records if r.kind == kind) / 3600, 4)} for kind in kinds}
     summary["rejected"] = len(rejects)
+    if real_speech.summarize_sources(records):
+        summary["real_speech"] = real_speech.summarize_sources(records)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("Negative clips: %s", summary)
 
 
-def real_speech(data, out, cache, rejects):
-    """Hugging Face speech when reachable (or a clear fallback), plus the user's own background audio."""
-    records = []
-    if data.hf_speech.enabled:
+def real_speech_records(data, out, cache, rejects):
+    """Real people (README "Real speech"): each configured source, its speakers partly held out of training,
+    plus the user's own background audio. Nothing here touches the network unless a hub source is enabled."""
+    loaded = []  # (clips, engine, kind)
+    for section, settings, kind in (("hf_speech", data.hf_speech, "speech"),
+                                    ("spoken_words.hub", data.spoken_words.hub, "confusable")):
+        if not settings.enabled:
+            continue
         try:
-            clips = hf_speech.load_speech(data.hf_speech, cache)
-            records += write_speech_clips(clips, "hf", out, "hf")
+            clips, source_rejects = hf_speech.load_speech(settings, cache, data.seed, section, kind)
+            loaded.append((clips, settings.name, kind))
+            rejects += source_rejects
         except EngineUnavailable as error:
-            if data.hf_speech.required:
+            if settings.required:
                 raise
-            log.warning("Falling back to the offline speech source: %s", error)
+            log.warning("Going on without data.%s: %s", section, error)
+    if data.common_voice.dir:
+        clips, source_rejects = real_speech.load_common_voice(data.common_voice, cache, data.seed)
+        loaded.append((clips, "cv", "speech"))
+        rejects += source_rejects
+    if data.spoken_words.dir:
+        clips, source_rejects = real_speech.load_spoken_words(data.spoken_words, cache, data.seed)
+        loaded.append((clips, "mswc", "confusable"))
+        rejects += source_rejects
+    records = []
+    for clips, engine, kind in loaded:
+        records += write_speech_clips(clips, engine, out, f"{engine}_{kind}", kind)
+    _, test = real_speech.split_speakers_for_test(records, data.real_speech_test_fraction, data.seed)
+    test_paths = {r.path for r in test}
+    records = [dataclasses.replace(r, holdout=r.path in test_paths) for r in records]
     if data.local_negative_dir:
         clips, local_rejects = local_background(Path(data.local_negative_dir))
         rejects += local_rejects

@@ -41,23 +41,24 @@ def make_parquet_dataset(folder, n_rows=4, rate=22050):
 
 def test_hf_speech_streams_decodes_caps_and_caches(tmp_path):
     dataset = make_parquet_dataset(tmp_path / "dataset", n_rows=5)
-    settings = HfSpeechParams(dataset=str(dataset), config="", split="train", max_clips=3)
-    clips = hf_speech.load_speech(settings, tmp_path / "cache")
+    settings = HfSpeechParams(name="hf", dataset=str(dataset), config="", split="train", text_column="sentence",
+                              speaker_column="client_id", max_clips=3)
+    clips, rejects = hf_speech.load_speech(settings, tmp_path / "cache")
     assert len(clips) == 3                                   # capped; the broken row skipped
     assert [text for _, text, _ in clips] == ["frase número 0", "frase número 2", "frase número 3"]
-    assert clips[0][2] == "speaker0"
+    assert clips[0][2] == "hf:speaker0" and len(rejects) == 1
     assert all(samples.ndim == 1 for samples, _, _ in clips)
     assert abs(len(clips[0][0]) / 16000 - 1.0) < 0.05        # resampled from 22050 Hz stereo to 16 kHz mono
-    # Second call: from the cache, even with the dataset gone.
-    for file in dataset.iterdir():
-        file.unlink()
-    again = hf_speech.load_speech(settings, tmp_path / "cache")
+    # Second call: from the cache (one entry; tests/test_real_speech.py checks what the key holds).
+    again, _ = hf_speech.load_speech(settings, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").iterdir())) == 1
     assert [t for _, t, _ in again] == [t for _, t, _ in clips]
 
 
 def test_hf_speech_names_a_missing_column(tmp_path):
     dataset = make_parquet_dataset(tmp_path / "dataset")
-    settings = HfSpeechParams(dataset=str(dataset), config="", split="train", text_column="transcription")
+    settings = HfSpeechParams(dataset=str(dataset), config="", split="train", text_column="transcription",
+                              speaker_column="client_id")
     with pytest.raises(EngineUnavailable, match="no column 'transcription'"):
         hf_speech.load_speech(settings, tmp_path / "cache")
 
@@ -65,7 +66,7 @@ def test_hf_speech_names_a_missing_column(tmp_path):
 def test_hf_speech_offline_is_one_clear_sentence(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(EngineUnavailable, match="cannot be reached.*data.hf_speech.required: false"):
-        hf_speech.load_speech(HfSpeechParams(), tmp_path / "cache")
+        hf_speech.load_speech(HfSpeechParams(enabled=True), tmp_path / "cache")
 
 
 def test_gtts_offline_is_skipped_with_a_warning_unless_required(tmp_path, caplog):
