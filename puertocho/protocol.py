@@ -130,11 +130,23 @@ def false_accepts(streams: StreamSet, threshold: float, rules: Rules) -> int:
                                 rules.refractory_frames))
 
 
+def only_utterances(streams: StreamSet, keep: list[bool]) -> StreamSet:
+    """The same scores with only the kept utterances (and their rows)."""
+    return StreamSet(streams.scores, streams.vad, [u for u, k in zip(streams.utterances, keep) if k],
+                     [r for r, k in zip(streams.rows, keep) if k])
+
+
 def report(calibration_positive: StreamSet, calibration_negative: StreamSet, test_positive: StreamSet,
            test_negative_by_kind: dict[str, StreamSet], confusable_utterances: StreamSet, rules: Rules,
-           target_false_accepts_per_hour: float, target_false_reject_rate: float) -> tuple[dict, list[dict]]:
+           target_false_accepts_per_hour: float, target_false_reject_rate: float,
+           trained_engines: frozenset = frozenset()) -> tuple[dict, list[dict]]:
     """The headline and its breakdowns; (metrics, DET rows). The threshold is chosen on calibration
-    material alone; every figure under 'test' comes from streams the choice never saw."""
+    material alone; every figure under 'test' comes from streams the choice never saw. Test positives of an
+    engine that also trained the model (trained_engines, e.g. a leave-one-engine-out run) are kept out of
+    the headline and reported apart under 'seen_in_training'."""
+    seen = [row.get("engine") in trained_engines for row in test_positive.rows]
+    seen_positive = only_utterances(test_positive, seen)
+    test_positive = only_utterances(test_positive, [not s for s in seen])
     calibration_points = sweep(calibration_positive, calibration_negative, rules)
     chosen = choose_threshold(calibration_points, target_false_accepts_per_hour)
     threshold = chosen.threshold
@@ -171,6 +183,9 @@ def report(calibration_positive: StreamSet, calibration_negative: StreamSet, tes
                                                                       len(confusable_counts))["false_reject_rate"],
             "confusable_utterances": len(confusable_counts),
         },
+        "seen_in_training": {"engines": sorted(trained_engines),
+                             **share_with_interval(int(np.sum(missed(seen_positive, threshold, rules) == 0)),
+                                                   len(seen_positive.utterances))},
         "calibration": {
             "false_accepts_per_hour": chosen.false_accepts_per_hour, "false_reject_rate": chosen.false_reject_rate,
             "hours_negative": round(calibration_negative.hours, 4), "positives": len(calibration_positive.utterances),

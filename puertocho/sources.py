@@ -6,6 +6,7 @@ import logging
 import random
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from tqdm import tqdm
@@ -76,6 +77,11 @@ def gtts_plan(texts: list[str], data: DataParams, rng: random.Random) -> list[Ut
     return [Utterance("gtts", rng.choice(data.gtts_tlds), text, slow=rng.random() < 0.3) for text in texts]
 
 
+def training_voice_pool(data: DataParams) -> SimpleNamespace:
+    """The voices training may draw from, in the shape test_set.draw_utterance reads."""
+    return SimpleNamespace(espeak_voices=data.voices, espeak_variants=data.variants, kokoro_voices=data.kokoro_voices)
+
+
 def training_voice_ids(data: DataParams) -> list[str]:
     """Every espeak voice id training speaks with (the test set's variants are kept out by params checks)."""
     return [espeak_voice_id(voice, variant) for voice in data.voices for variant in data.variants]
@@ -101,14 +107,20 @@ def available_engines(data: DataParams, synthesizer: CachedSynthesizer) -> list[
 
 def synthesize_all(plan: list[Utterance], kind: str, out_dir: Path,
                    synthesizer: CachedSynthesizer, prefix: str, min_s: float, max_s: float,
-                   workers: int = 1) -> tuple[list[ClipRecord], list[dict]]:
+                   workers: int = 1, transform_probability: float = 0.0,
+                   transform_seed: int = 0) -> tuple[list[ClipRecord], list[dict]]:
     """Synthesize (in `workers` processes), trim and quality-check every planned utterance into out_dir/clips;
-    (records, rejects)."""
+    (records, rejects). A transform_probability share of the clips is spoken by a new speaker made from the
+    engine's voice (pitch, formants, rate: puertocho.voice_transform), drawn per clip from transform_seed."""
     clips_dir = out_dir / "clips"
     records, rejects = [], []
     audio_stream = synthesizer.iter_synthesize(plan, workers)
     for index, (utterance, samples) in enumerate(tqdm(zip(plan, audio_stream), total=len(plan),
                                                       desc=f"{prefix} ({kind})", unit="clip", mininterval=2)):
+        voice = utterance.voice
+        if transform_probability > 0 and len(samples):
+            samples, changed = maybe_new_speaker(samples, transform_probability, [transform_seed, index])
+            voice = f"{voice}~vt" if changed else voice
         samples = audio.trim_silence(samples)
         name = f"{prefix}_{index:05d}.wav"
         problem = audio.quality_problem(samples, min_s, max_s)
@@ -116,10 +128,19 @@ def synthesize_all(plan: list[Utterance], kind: str, out_dir: Path,
             rejects.append({"path": name, "source": f"{utterance.engine}:{utterance.voice}", "reason": problem})
             continue
         audio.write_clip(clips_dir / name, samples)
-        records.append(ClipRecord(f"clips/{name}", kind, utterance.engine, utterance.voice, utterance.text,
+        records.append(ClipRecord(f"clips/{name}", kind, utterance.engine, voice, utterance.text,
                                   utterance.rate, utterance.pitch, round(len(samples) / audio.SAMPLE_RATE, 3),
                                   False))
     return records, rejects
+
+
+def maybe_new_speaker(samples: np.ndarray, probability: float, seed) -> tuple[np.ndarray, bool]:
+    """With the given probability (drawn from seed), the clip in a transformed voice; (clip, changed)."""
+    from puertocho.voice_transform import draw_transform, transform_voice
+    rng = np.random.default_rng(seed)
+    if rng.random() >= probability:
+        return samples, False
+    return transform_voice(samples, draw_transform(rng)), True
 
 
 def local_recordings(folder: Path, out_dir: Path, min_s: float, max_s: float) -> tuple[list[ClipRecord], list[dict]]:
@@ -160,30 +181,6 @@ def noise_clips(count: int, seconds_range, rng: np.random.Generator, out_dir: Pa
         audio.write_clip(out_dir / "clips" / name, samples)
         records.append(ClipRecord(f"clips/{name}", "noise", "synthetic", colour, "", 0, 0, round(seconds, 3), False))
     return records
-
-
-def long_stream(sentences: list[np.ndarray], minutes: float, rng: np.random.Generator) -> np.ndarray:
-    """Continuous audio of the given length: sentences separated by pauses, over a changing noise floor."""
-    total = int(minutes * 60 * audio.SAMPLE_RATE)
-    stream = np.zeros(total, dtype=np.float32)
-    sentences = [s for s in sentences if len(s)]
-    position = 0
-    while position < total:
-        pause = int(rng.uniform(0.2, 3.0) * audio.SAMPLE_RATE)
-        position += pause
-        if position >= total:
-            break
-        sentence = sentences[rng.integers(len(sentences))] * float(10 ** (rng.uniform(-12, 0) / 20))
-        end = min(position + len(sentence), total)
-        stream[position:end] += sentence[: end - position]
-        position = end
-    # A noise floor whose colour and level change every ~30 s, as a living room's does.
-    segment = 30 * audio.SAMPLE_RATE
-    for start in range(0, total, segment):
-        length = min(segment, total - start)
-        colour = COLOURS[rng.integers(len(COLOURS))]
-        stream[start:start + length] += coloured_noise(colour, length, rng, level_db=float(rng.uniform(-55, -30)))
-    return stream
 
 
 def write_speech_clips(clips: list[tuple[np.ndarray, str, str]], engine: str, out_dir: Path,

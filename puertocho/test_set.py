@@ -8,6 +8,7 @@ in rooms simulated by the image-source method (pyroomacoustics; training uses st
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from dataclasses import asdict, dataclass
@@ -28,7 +29,10 @@ KOKORO_BLEND_SHARE = 0.5   # share of Kokoro utterances spoken by a blend of two
 
 # ---------------------------------------------------------------- voices
 def voice_family(utterance: Utterance) -> str:
-    """The group a voice belongs to for breakdowns: 'espeak:f4', 'piper:joe', 'kokoro:blend', ..."""
+    """The group a voice belongs to for breakdowns: 'espeak:f4', 'piper:joe', 'kokoro:blend', ...; a voice
+    transformed into a new speaker keeps its family with '~vt' added."""
+    if utterance.voice.endswith("~vt"):
+        return voice_family(dataclasses.replace(utterance, voice=utterance.voice[:-3])) + "~vt"
     if utterance.engine == "espeak":
         return f"espeak:{utterance.voice.partition('+')[2] or 'base'}"
     if utterance.engine == "kokoro" and "+" in utterance.voice:
@@ -36,8 +40,9 @@ def voice_family(utterance: Utterance) -> str:
     return f"{utterance.engine}:{utterance.voice}"
 
 
-def draw_utterance(engine: str, text: str, test: TestParams, rng: random.Random) -> Utterance:
-    """One held-out voice speaking text: engine settings drawn from the test seed."""
+def draw_utterance(engine: str, text: str, test, rng: random.Random) -> Utterance:
+    """One voice speaking text, its settings drawn from rng. `test` is any params section with espeak_voices,
+    espeak_variants and kokoro_voices (the test section, or the training voices' VoicePool)."""
     if engine == "espeak":
         voice = espeak_voice_id(rng.choice(test.espeak_voices), rng.choice(test.espeak_variants))
         return Utterance("espeak", voice, text, rate=int(rng.uniform(110, 220)), pitch=int(rng.uniform(20, 80)))
@@ -58,7 +63,7 @@ def draw_utterance(engine: str, text: str, test: TestParams, rng: random.Random)
     raise ValueError(f"test.voices: unknown engine '{engine}'")
 
 
-def voice_plan(texts: list[str], weights: dict[str, float], test: TestParams, rng: random.Random) -> list[Utterance]:
+def voice_plan(texts: list[str], weights: dict[str, float], test, rng: random.Random) -> list[Utterance]:
     """One utterance per text, the engine drawn in proportion to weights (engine -> weight)."""
     engines = [name for name, weight in weights.items() if weight > 0]
     chosen = rng.choices(engines, weights=[weights[name] for name in engines], k=len(texts))
@@ -176,7 +181,7 @@ class PositiveCondition:
 
 
 def draw_condition(test: TestParams, rooms: list[Room], rng: np.random.Generator) -> tuple[PositiveCondition, Room | None]:
-    reverb = bool(rng.random() < test.reverb_probability)
+    reverb = bool(rooms) and bool(rng.random() < test.reverb_probability)
     room = rooms[rng.integers(len(rooms))] if reverb else None
     far_field = bool(rng.random() < test.far_field_probability)
     # Far away the voice reaches the microphone 15-25 dB quieter than close by.
@@ -232,7 +237,7 @@ def negative_stream(kind: str, n_samples: int, sentences: list[np.ndarray], back
             break
         index = int(rng.integers(len(sentences)))
         clip = sentences[index]
-        if rng.random() < test.reverb_probability:
+        if rooms and rng.random() < test.reverb_probability:
             clip = reverberate(clip, rooms[rng.integers(len(rooms))])
         level = rng.uniform(-45, -32) if rng.random() < test.far_field_probability else rng.uniform(-30, -10)
         clip = clip * float(10 ** (level / 20) / (audio_rms(sentences[index]) + 1e-12))

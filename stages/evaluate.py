@@ -52,7 +52,8 @@ def run(params, args):
                                      utterances_of([{"start_chunk": s, "end_chunk": e}
                                                     for s, e in zip(saved["starts"], saved["ends"])]))
     metrics, det_rows = report(calibration_positive, calibration_negative, test_positive, test_by_kind, confusables,
-                               rules, params.data.target_fpr, params.data.target_fnr)
+                               rules, params.data.target_fpr, params.data.target_fnr,
+                               trained_engines=frozenset(params.data.engines) - {"espeak"})
     metrics["held_out_real"] = held_out_real(features, head, initial, n_frames, metrics["threshold"], rules)
     validation = np.load(features / "validation.npz")
     metrics["validation_windows"] = classification_scores(validation["labels"],

@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 from puertocho.cli import stage_main
-from puertocho.sources import (training_voice_ids, available_engines, check_minimums, espeak_plan, gtts_plan, local_recordings,
+from puertocho.sources import (training_voice_ids, training_voice_pool, available_engines, check_minimums, espeak_plan, gtts_plan, local_recordings,
                                synthesize_all, weighted_texts, write_manifest)
+from puertocho.test_set import voice_plan
 from puertocho.tts import CachedSynthesizer, default_workers
 
 log = logging.getLogger("generate_positive")
@@ -30,7 +31,11 @@ def run(params, args):
         plan += espeak_plan(per_engine["espeak"], data, rng, training_voice_ids(data))
     if "gtts" in per_engine:
         plan += gtts_plan(per_engine["gtts"], data, rng)
-    records, rejects = synthesize_all(plan, "positive", out, synthesizer, "positive", 0.2, 4.0, args.workers)
+    for name in ("piper", "kokoro"):  # neural voices, when data.engines asks for them
+        if name in per_engine:
+            plan += voice_plan(per_engine[name], {name: 1.0}, training_voice_pool(data), rng)
+    records, rejects = synthesize_all(plan, "positive", out, synthesizer, "positive", 0.2, 4.0, args.workers,
+                                      data.voice_transform_probability, data.seed)
     if data.local_positive_dir:
         local, local_rejects = local_recordings(Path(data.local_positive_dir), out, 0.2, 4.0)
         records += local

@@ -2,6 +2,7 @@
 hard conditions, hours of held-out talk, confusables and noise as continuous streams, a calibration share
 kept apart, and the runtime's embeddings and VAD scores of every stream (so evaluate only runs the head)."""
 import csv
+import dataclasses
 import json
 import logging
 import random
@@ -15,6 +16,7 @@ from puertocho import audio, text
 from puertocho.cli import stage_main
 from puertocho.evaluation import vad_per_chunk
 from puertocho.features import FrontEnd
+from puertocho.sources import maybe_new_speaker
 from puertocho.test_set import (chunk_index, condition_row, draw_condition, negative_hours_by_kind, negative_stream,
                                 positive_segment, room_bank, voice_family, voice_plan)
 from puertocho.tts import CachedSynthesizer, default_workers
@@ -24,11 +26,16 @@ STREAM_MINUTES = 10.0
 ROLES = ("calibration", "test")
 
 
-def synthesize(plan, synthesizer, workers, desc, min_s, max_s):
-    """[(utterance, trimmed clip)] for the planned utterances that pass the quality checks."""
+def synthesize(plan, synthesizer, workers, desc, min_s, max_s, transform_probability=0.0, seed=0):
+    """[(utterance, trimmed clip)] for the planned utterances that pass the quality checks; a share of them
+    spoken by a transformed voice (the utterance's voice then ends in '~vt')."""
     kept = []
-    for utterance, samples in tqdm(zip(plan, synthesizer.iter_synthesize(plan, workers)), total=len(plan), desc=desc,
-                                   unit="clip", mininterval=2):
+    for index, (utterance, samples) in enumerate(tqdm(zip(plan, synthesizer.iter_synthesize(plan, workers)),
+                                                      total=len(plan), desc=desc, unit="clip", mininterval=2)):
+        if transform_probability > 0 and len(samples):
+            samples, changed = maybe_new_speaker(samples, transform_probability, [seed, index])
+            if changed:
+                utterance = dataclasses.replace(utterance, voice=f"{utterance.voice}~vt")
         samples = audio.trim_silence(samples)
         problem = audio.quality_problem(samples, min_s, max_s)
         if problem:
@@ -62,7 +69,7 @@ def run(params, args):
     wake = text.test_wake_texts(rng, test.positive_count, test.carrier_share)
     in_carrier = {phrase: carrier for phrase, carrier in wake}
     positives = synthesize(voice_plan([t for t, _ in wake], positive_weights, test, rng), synthesizer, args.workers,
-                           "positives", 0.2, 6.0)
+                           "positives", 0.2, 6.0, test.voice_transform_probability, test.seed)
     pool = rng.sample(text.test_sentences(), min(test.sentence_pool, len(text.test_sentences())))
     sentences = synthesize(voice_plan(pool, speech_weights, test, rng), synthesizer, args.workers, "sentences", 0.5, 15.0)
     confusable_texts = [rng.choice(text.TEST_CONFUSABLE_SENTENCES) for _ in range(max(20, test.sentence_pool // 10))]

@@ -66,11 +66,3 @@ def test_noise_colours_have_their_spectral_slope(colour, slope):
     noise = coloured_noise(colour, 16000 * 4, np.random.default_rng(0), level_db=-20)
     assert abs(spectral_slope_db_per_octave(noise) - slope) < 0.7
     assert abs(audio.rms_db(noise) - (-20)) < 0.1
-
-
-def test_long_stream_has_the_requested_length_and_holds_speech():
-    from puertocho.sources import long_stream
-    sentences = [tone(1.5, 300), tone(2.5, 500), np.zeros(0, np.float32)]
-    stream = long_stream(sentences, 0.5, np.random.default_rng(0))
-    assert stream.shape == (30 * 16000,)
-    assert audio.rms_db(stream) > -30  # the tones are there, not only the noise floor

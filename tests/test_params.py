@@ -13,7 +13,7 @@ def test_repository_params_load_with_the_seed_defaults():
     params = load_params(REPO / "params.yaml")
     assert params.model.name == "puertocho_v1"
     assert params.training.batch_size == 8 and params.training.learning_rate == pytest.approx(1e-4)
-    assert params.training.epochs == 100
+    assert params.training.epochs == 30 and params.training.early_stopping_patience == 30
     assert params.data.target_fpr == 0.5 and params.data.target_fnr == 0.05
     assert {"Puertocho", "Hola Puertocho", "Oye Puertocho"} <= {p.text for p in params.data.phrases}
 
@@ -32,12 +32,39 @@ def test_unknown_section_is_named():
         parse_params(values)
 
 
-def test_exponent_without_dot_is_explained(tmp_path):
+def test_exponent_without_dot_reads_as_a_number_like_dvc_reads_it(tmp_path):
+    """YAML 1.2, as DVC's ruamel.yaml reads params.yaml: 3e-4 is a float, so the project and
+    `dvc params diff` agree about one file."""
     text = (REPO / "params.yaml").read_text().replace("learning_rate: 1.0e-4", "learning_rate: 3e-4")
+    assert "learning_rate: 3e-4" in text
     path = tmp_path / "params.yaml"
     path.write_text(text)
-    with pytest.raises(ParamsError, match=r"'training\.learning_rate' must be a number.*1\.0e-4"):
+    assert load_params(path).training.learning_rate == pytest.approx(3e-4)
+
+
+def test_quoted_number_is_refused_with_the_fix(tmp_path):
+    text = (REPO / "params.yaml").read_text().replace("learning_rate: 1.0e-4", "learning_rate: '3e-4'")
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError, match=r"'training\.learning_rate' must be a number.*remove the quotes"):
         load_params(path)
+
+
+def test_a_test_variant_in_training_is_refused():
+    values = raw()
+    values["data"]["variants"] = values["data"]["variants"] + ["f4"]
+    with pytest.raises(ParamsError, match=r"test\.espeak_variants.*\['f4'\].*stay out of training"):
+        parse_params(values)
+
+
+def test_training_on_every_test_engine_is_refused():
+    values = raw()
+    values["test"]["voices"] = [{"engine": "piper"}, {"engine": "kokoro"}]
+    values["data"]["engines"] = ["espeak", "piper", "kokoro"]
+    with pytest.raises(ParamsError, match=r"test\.voices.*hold out at least one whole engine"):
+        parse_params(values)
+    values["data"]["engines"] = ["espeak", "piper"]  # leave-one-engine-out: allowed, reported apart
+    assert parse_params(values).data.engines == ["espeak", "piper"]
 
 
 @pytest.mark.parametrize("section,key,value,message", [
@@ -45,7 +72,9 @@ def test_exponent_without_dot_is_explained(tmp_path):
     ("training", "batch_size", 0, "training.batch_size"),
     ("training", "epochs", 2.5, "training.epochs"),
     ("data", "engines", ["festival"], "data.engines"),
-    ("data", "holdout_variants", ["nope"], "data.holdout_variants"),
+    ("test", "backgrounds", ["stadium"], "test.backgrounds"),
+    ("test", "snr_db_range", [20, 0], "test.snr_db_range"),
+    ("training", "selection_false_accept_shares", [0.0], "training.selection_false_accept_shares"),
     ("data", "rate_range", [200, 100], "data.rate_range"),
     ("data", "gtts_required", "yes", "data.gtts_required"),
 ])

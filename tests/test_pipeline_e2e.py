@@ -40,15 +40,23 @@ def pipeline(tmp_path_factory, base_params):
 
 def test_repro_runs_every_stage_and_writes_every_declared_out(pipeline):
     repo, output = pipeline
-    assert stages_that_ran(output) == {"generate_positive", "generate_negative", "features", "train", "export",
-                                       "evaluate", "package"}
+    assert stages_that_ran(output) == {"generate_positive", "generate_negative", "make_test", "features", "train",
+                                       "export", "evaluate", "package"}
     missing = [str(p) for p in declared_outs(repo) if not p.exists()]
     assert not missing, f"declared outs missing: {missing}"
     metrics = json.loads((repo / "metrics/eval.json").read_text())
     for key in ("false_accepts_per_hour", "false_reject_rate", "accuracy", "f1", "threshold"):
         assert isinstance(metrics[key], (int, float)), key
     assert 0.0 <= metrics["false_reject_rate"] <= 1.0
-    assert metrics["hours_negative"] == pytest.approx(1 / 60, rel=0.01)
+    # reported on the test streams (0.02 h in the tiny profile), with bounds and breakdowns
+    assert metrics["test"]["hours"] == pytest.approx(0.02, rel=0.05)
+    assert metrics["false_accepts_per_hour_upper95"] >= metrics["false_accepts_per_hour"]
+    assert metrics["false_reject_rate_low95"] <= metrics["false_reject_rate"] <= metrics["false_reject_rate_high95"]
+    assert set(metrics["test"]["false_accepts_by_kind"]) == {"speech", "confusable", "noise"}
+    assert {"engine", "family", "snr_band", "reverb"} <= set(metrics["test"]["false_rejects_by"])
+    assert set(metrics["test"]["false_rejects_by"]["engine"]) == {"espeak", "piper", "kokoro"}
+    assert metrics["test"]["utterances"] == sum(
+        row["utterances"] for row in metrics["test"]["false_rejects_by"]["engine"].values())
     manifest = (repo / "data/positive/manifest.csv").read_text().splitlines()
     assert manifest[0] == "path,kind,engine,voice,text,rate,pitch,duration_s,holdout"
     assert len(manifest) - 1 == 48
@@ -92,6 +100,20 @@ def test_learning_rate_experiment_reruns_only_train_and_what_follows_it(pipeline
     assert 0.0 <= eval_metrics["false_reject_rate"] <= 1.0
 
 
+def test_training_data_knobs_leave_the_test_set_alone(pipeline, tmp_path):
+    """false accepts per hour compare across experiments only if no data.* key changes the test set."""
+    repo, _ = pipeline
+    work = tmp_path / "repo"
+    shutil.copytree(repo, work, symlinks=True)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["data"]["speech_count"] += 5
+    params["data"]["variants"] = params["data"]["variants"][:-1]
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = json.loads(run(["dvc", "status", "--json"], work).stdout)
+    assert "generate_negative" in status and "generate_positive" in status
+    assert "make_test" not in status
+
+
 def test_push_and_pull_through_the_local_remote(pipeline, tmp_path):
     repo, _ = pipeline
     run(["dvc", "push"], repo)
@@ -131,7 +153,8 @@ def test_bad_clip_gives_a_clear_error_and_keeps_earlier_outputs(pipeline, tmp_pa
         sf.write(str(clip), np.zeros((44100, 2), np.float32) + 0.1, 44100, subtype="PCM_16")
     features_before = _digest(work / "data/features/train.npz")
     cache_before = sorted(p.name for p in (work / ".dvc/cache").rglob("*") if p.is_file())
-    result = run(["python", "-m", "stages.features"], work, check=False)
+    result = run(["python", "-m", "stages.features", "--positive", "data/positive", "--negative", "data/negative",
+                  "--out", "data/features", "--data-report", "metrics/data.json"], work, check=False)
     assert result.returncode == 1
     assert "positive_00003.wav" in result.stderr and expected in result.stderr
     assert "Traceback" not in result.stderr

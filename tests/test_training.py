@@ -34,7 +34,21 @@ def test_training_learns_and_keeps_checkpoints(tmp_path):
     assert state.history[-1].train_loss < state.history[0].train_loss
     assert state.history[state.best_epoch - 1].val_recall_at_low_false_accepts > 0.5
     saved = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert saved == ["best.pt", "epoch_003.pt", "epoch_004.pt", "last.pt"]
+    # epoch 1 is warm-up: never chosen; the three best of epochs 2-4 are kept for averaging
+    assert saved == ["best.pt", "epoch_003.pt", "epoch_004.pt", "last.pt", "top_002.pt", "top_003.pt", "top_004.pt"]
+    assert state.best_epoch >= 2 and sorted(e for _, e in state.top) == [2, 3, 4]
+    tops = [torch.load(tmp_path / "a" / f"top_{e:03d}.pt", weights_only=True) for e in (2, 3, 4)]
+    for name, value in model.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, sum(t[name] for t in tops) / 3)
+
+
+def test_average_state_dicts_is_the_elementwise_mean():
+    from puertocho.training import average_state_dicts
+    first = {"w": torch.tensor([1.0, 3.0]), "n": torch.tensor(4)}
+    second = {"w": torch.tensor([3.0, 5.0]), "n": torch.tensor(9)}
+    averaged = average_state_dicts([first, second])
+    assert averaged["w"].tolist() == [2.0, 4.0] and averaged["n"].item() == 4
 
 
 def test_training_is_deterministic_on_cpu(tmp_path):
@@ -79,9 +93,12 @@ def test_a_checkpoint_from_other_params_is_not_resumed(tmp_path):
 
 def test_recall_at_low_false_accepts():
     labels = np.array([1, 1, 1, 0, 0], np.float32)
-    assert recall_at_low_false_accepts(labels, np.array([0.9, 0.8, 0.3, 0.5, 0.1])) == pytest.approx(2 / 3)
-    assert recall_at_low_false_accepts(labels, np.array([0.9, 0.8, 0.3, 0.95, 0.1])) == 0.0
+    one = (0.001,)
+    assert recall_at_low_false_accepts(labels, np.array([0.9, 0.8, 0.3, 0.5, 0.1]), one) == pytest.approx(2 / 3)
+    assert recall_at_low_false_accepts(labels, np.array([0.9, 0.8, 0.3, 0.95, 0.1]), one) == 0.0
     # With many negatives, one odd window among 2000 does not decide.
     many = np.concatenate([np.ones(3), np.zeros(2000)]).astype(np.float32)
     scores = np.concatenate([[0.9, 0.8, 0.3], np.full(1998, 0.2), [0.99, 0.5]])
-    assert recall_at_low_false_accepts(many, scores) == pytest.approx(2 / 3)
+    assert recall_at_low_false_accepts(many, scores, one) == pytest.approx(2 / 3)
+    # Averaged over 0.1%, 0.3% and 1%: the 0.1% ceiling (0.5) keeps 2 of 3, the others (0.2) keep all 3.
+    assert recall_at_low_false_accepts(many, scores) == pytest.approx((2 / 3 + 1 + 1) / 3)
