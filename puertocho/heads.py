@@ -58,12 +58,64 @@ class GruHead(nn.Module):
         return self.out(self.dropout(states[:, -1]))
 
 
-HEADS = {"fc": FullyConnectedHead, "cnn": ConvHead, "gru": GruHead}
+class ConvAttentionHead(nn.Module):
+    """Convolutions over the frames, then self-attention across them, then attention pooling (livekit-wakeword's
+    idea): the convolutions see a syllable's neighbourhood, the attention relates "Puer-" to "-cho" wherever they
+    fall, and a learned positional embedding keeps their order. Attention is written with plain matmul and softmax
+    so the TorchScript exporter maps it to ONNX opset 13 without the fused operators newer opsets need."""
+
+    def __init__(self, n_frames: int, embedding_dim: int, hidden_size: int, n_layers: int, dropout: float,
+                 attention_heads: int = 4):
+        super().__init__()
+        if hidden_size % attention_heads:
+            raise ValueError(f"hidden_size {hidden_size} is not a multiple of attention_heads {attention_heads}")
+        layers: list[nn.Module] = []
+        channels = embedding_dim
+        for _ in range(n_layers):
+            layers += [nn.Conv1d(channels, hidden_size, kernel_size=3, padding=1), nn.BatchNorm1d(hidden_size),
+                       nn.ReLU(), nn.Dropout(dropout)]
+            channels = hidden_size
+        self.conv = nn.Sequential(*layers)
+        self.position = nn.Parameter(torch.zeros(1, n_frames, hidden_size))
+        nn.init.normal_(self.position, std=0.02)
+        self.attention_heads = attention_heads
+        self.attention_norm = nn.LayerNorm(hidden_size)
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
+        self.attention_out = nn.Linear(hidden_size, hidden_size)
+        self.feedforward_norm = nn.LayerNorm(hidden_size)
+        self.feedforward = nn.Sequential(nn.Linear(hidden_size, 2 * hidden_size), nn.ReLU(), nn.Dropout(dropout),
+                                         nn.Linear(2 * hidden_size, hidden_size))
+        self.dropout = nn.Dropout(dropout)
+        self.pool_score = nn.Linear(hidden_size, 1)
+        self.out = nn.Linear(hidden_size, 1)
+
+    def self_attention(self, frames: torch.Tensor) -> torch.Tensor:
+        """Multi-head scaled dot-product attention over frames (batch, n_frames, hidden) -> same shape."""
+        batch, n_frames, hidden = frames.shape
+        head_dim = hidden // self.attention_heads
+        query, key, value = (t.reshape(batch, n_frames, self.attention_heads, head_dim).transpose(1, 2)
+                             for t in self.qkv(frames).chunk(3, dim=-1))  # each (batch, heads, n_frames, head_dim)
+        weights = torch.softmax(query @ key.transpose(2, 3) * head_dim ** -0.5, dim=-1)
+        mixed = (weights @ value).transpose(1, 2).reshape(batch, n_frames, hidden)
+        return self.attention_out(mixed)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        frames = self.conv(windows.transpose(1, 2)).transpose(1, 2) + self.position  # (batch, n_frames, hidden)
+        frames = frames + self.dropout(self.self_attention(self.attention_norm(frames)))
+        frames = frames + self.dropout(self.feedforward(self.feedforward_norm(frames)))
+        pool = torch.softmax(self.pool_score(frames), dim=1)  # (batch, n_frames, 1): which frames decide
+        return self.out((pool * frames).sum(dim=1))
+
+
+HEADS = {"fc": FullyConnectedHead, "cnn": ConvHead, "gru": GruHead, "convattn": ConvAttentionHead}
 
 
 def build_head(model: ModelParams) -> nn.Module:
     """The head named by model.head, sized by params."""
-    return HEADS[model.head](model.n_frames, model.embedding_dim, model.hidden_size, model.n_layers, model.dropout)
+    sizes = (model.n_frames, model.embedding_dim, model.hidden_size, model.n_layers, model.dropout)
+    if model.head == "convattn":
+        return ConvAttentionHead(*sizes, attention_heads=model.attention_heads)
+    return HEADS[model.head](*sizes)
 
 
 class ProbabilityModel(nn.Module):

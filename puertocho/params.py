@@ -30,16 +30,20 @@ class ModelParams:
     hidden_size: int = 64
     n_layers: int = 2
     dropout: float = 0.3
+    attention_heads: int = 4       # convattn only: hidden_size must be a multiple of it
 
     def check(self, section: str) -> None:
         _require(self.sample_rate == 16000, f"{section}.sample_rate", "openWakeWord only runs at 16000 Hz")
         _require(self.frame_length == 1280, f"{section}.frame_length", "openWakeWord streams 1280-sample chunks")
         _require(self.embedding_dim == 96, f"{section}.embedding_dim", "the embedding model outputs 96 values")
-        _require(self.head in ("fc", "cnn", "gru"), f"{section}.head", "use one of: fc, cnn, gru")
+        _require(self.head in ("fc", "cnn", "gru", "convattn"), f"{section}.head",
+                 "use one of: fc, cnn, gru, convattn")
         _require(self.n_frames >= 4, f"{section}.n_frames", "use at least 4 frames")
         _require(0.0 <= self.dropout < 1.0, f"{section}.dropout", "use a value in [0, 1)")
         _require(self.hidden_size > 0 and self.n_layers > 0, f"{section}.hidden_size",
                  "hidden_size and n_layers must be positive")
+        _require(self.attention_heads >= 1 and self.hidden_size % self.attention_heads == 0,
+                 f"{section}.attention_heads", "use 1 or more heads that divide hidden_size")
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,10 @@ class TrainingParams:
     early_stopping_patience: int = 10
     grad_clip_norm: float = 1.0
     negative_weight: float = 1.0
+    # the negatives' weight grows linearly from 1 to negative_weight over this share of the steps (0 = off)
+    negative_weight_ramp_fraction: float = 0.0
+    loss: str = "bce"                 # bce | focal
+    focal_gamma: float = 2.0          # focal only: (1 - p_true)^gamma down-weights windows already right
     keep_checkpoints: int = 3
     selection_metric: str = "val_recall_at_low_false_accepts"
     # the validation negative shares at which recall is averaged for selection (many windows, not three)
@@ -220,6 +228,10 @@ class TrainingParams:
         _require(0.0 < self.warmup_fraction < 1.0, f"{section}.warmup_fraction", "use a value in (0, 1)")
         _require(self.early_stopping_patience >= 1, f"{section}.early_stopping_patience", "use 1 or more")
         _require(self.negative_weight > 0, f"{section}.negative_weight", "must be positive")
+        _require(0.0 <= self.negative_weight_ramp_fraction <= 1.0, f"{section}.negative_weight_ramp_fraction",
+                 "use a share in [0, 1] (0 = no ramp)")
+        _require(self.loss in ("bce", "focal"), f"{section}.loss", "use bce or focal")
+        _require(self.focal_gamma >= 0, f"{section}.focal_gamma", "use 0 or more (0 = plain BCE)")
         _require(self.keep_checkpoints >= 1, f"{section}.keep_checkpoints", "use 1 or more")
         _require(self.average_best >= 1, f"{section}.average_best", "use 1 or more (1 = the best checkpoint)")
         _require(len(self.selection_false_accept_shares) > 0

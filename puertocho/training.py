@@ -1,5 +1,5 @@
-"""The training loop: AdamW, BCE with logits, OneCycle with warm-up, AMP on CUDA, clipping, early stopping,
-checkpoints that let an interrupted run resume."""
+"""The training loop: AdamW, weighted BCE (or focal) loss with a ramping negative weight, OneCycle with warm-up,
+AMP on CUDA, clipping, early stopping, checkpoints that let an interrupted run resume."""
 from __future__ import annotations
 
 import json
@@ -77,21 +77,45 @@ def selection_score(record: "EpochRecord", metric: str) -> tuple:
     return (round(record.val_recall_at_low_false_accepts, 6), -record.val_loss)
 
 
+def negative_weight_at(step: int, total_steps: int, final_weight: float, ramp_fraction: float) -> float:
+    """The negatives' loss weight at optimizer step `step` (0-based) of `total_steps`: 1.0 at step 0, growing
+    linearly to final_weight over the first ramp_fraction of the steps, then final_weight (openWakeWord's ramp:
+    the head first learns what the word sounds like, then is pushed hard away from everything else).
+    ramp_fraction 0 gives final_weight from the start."""
+    ramp_steps = ramp_fraction * total_steps
+    if ramp_steps <= 0 or step >= ramp_steps:
+        return float(final_weight)
+    return 1.0 + (final_weight - 1.0) * step / ramp_steps
+
+
+def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, loss: str = "bce",
+                  focal_gamma: float = 2.0) -> torch.Tensor:
+    """Mean weighted BCE with logits, or focal loss: BCE times (1 - p_true)^gamma, which lets windows the head
+    already gets right fade and leaves the hard ones to drive the gradient. logits, labels, weights (b,)."""
+    per_window = nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    if loss == "focal":
+        # 1 - p_true, since BCE is -log(p_true); the floor keeps pow's gradient finite for gamma < 1 on windows
+        # so confident that their BCE underflows to 0
+        miss = (-torch.expm1(-per_window)).clamp_min(1e-12)
+        per_window = miss ** focal_gamma * per_window
+    return (weights * per_window).mean()
+
+
 def train_step(model: nn.Module, optimizer, scheduler, scaler, windows: torch.Tensor, labels: torch.Tensor,
-               weights: torch.Tensor, clip_norm: float) -> torch.Tensor:
-    """One optimizer step: weighted BCE with logits (autocast when the scaler is on, i.e. on CUDA), gradient
-    clipping, scheduler step. windows (b, frames, 96), labels and weights (b,); returns the loss."""
+               weights: torch.Tensor, clip_norm: float, loss: str = "bce", focal_gamma: float = 2.0) -> torch.Tensor:
+    """One optimizer step: weighted BCE (or focal) loss on logits (autocast when the scaler is on, i.e. on CUDA),
+    gradient clipping, scheduler step. windows (b, frames, 96), labels and weights (b,); returns the loss."""
     with torch.autocast(device_type=windows.device.type, enabled=scaler.is_enabled()):
         logits = model(windows).squeeze(-1)
-        loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels, weight=weights)
+        loss_value = weighted_loss(logits.float(), labels, weights, loss, focal_gamma)
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    scaler.scale(loss_value).backward()
     scaler.unscale_(optimizer)
     nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
     scaler.step(optimizer)
     scaler.update()
     scheduler.step()
-    return loss
+    return loss_value
 
 
 def evaluate_windows(model: nn.Module, windows: torch.Tensor, labels: torch.Tensor, batch_size: int = 4096):
@@ -118,9 +142,9 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
     y_train = torch.from_numpy(train_set[1]).to(device)
     x_val = torch.from_numpy(validation_set[0]).to(device)
     y_val = torch.from_numpy(validation_set[1]).to(device)
-    # Negatives weigh more: a false accept wakes the house, a miss costs a repetition.
-    sample_weight = torch.where(y_train > 0.5, 1.0, params.negative_weight)
+    positive = y_train > 0.5
     steps_per_epoch = max(1, int(np.ceil(len(x_train) / params.batch_size)))
+    planned_steps = params.epochs * steps_per_epoch
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay)
     # OneCycle needs at least two steps in each phase; only tiny test runs get the floor.
     total_steps = max(params.epochs * steps_per_epoch, int(np.ceil(2 / params.warmup_fraction)) + 2)
@@ -154,8 +178,13 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
         total_loss = 0.0
         for step in range(steps_per_epoch):
             index = order[step * params.batch_size:(step + 1) * params.batch_size]
-            loss = train_step(model, optimizer, scheduler, scaler, x_train[index], y_train[index],
-                              sample_weight[index], params.grad_clip_norm)
+            # Negatives weigh more: a false accept wakes the house, a miss costs a repetition. The weight follows
+            # the global step alone, so a resumed run weighs each step as the uninterrupted one did.
+            negative_weight = negative_weight_at(state.epoch * steps_per_epoch + step, planned_steps,
+                                                 params.negative_weight, params.negative_weight_ramp_fraction)
+            weights = torch.where(positive[index], 1.0, negative_weight)
+            loss = train_step(model, optimizer, scheduler, scaler, x_train[index], y_train[index], weights,
+                              params.grad_clip_norm, params.loss, params.focal_gamma)
             total_loss += loss.item() * len(index)
         val_loss, probabilities = evaluate_windows(model, x_val, y_val)
         labels = y_val.cpu().numpy()
@@ -186,9 +215,10 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
                     "scheduler": scheduler.state_dict(), "state": state, "torch_rng": torch.get_rng_state(),
                     "config_hash": config_hash}, tmp)
         tmp.replace(last)  # atomic: a kill mid-save leaves the previous checkpoint usable
-        log.info("epoch %d: train_loss %.4f val_loss %.4f val_acc %.3f val_recall %.3f val_fpr %.4f (%.1fs)",
-                 record.epoch, record.train_loss, record.val_loss, record.val_accuracy, record.val_recall,
-                 record.val_false_positive_rate, record.seconds)
+        log.info("epoch %d: train_loss %.4f val_loss %.4f val_acc %.3f val_recall %.3f val_fpr %.4f "
+                 "negative_weight %.2f (%.1fs)", record.epoch, record.train_loss, record.val_loss,
+                 record.val_accuracy, record.val_recall, record.val_false_positive_rate, negative_weight,
+                 record.seconds)
         on_epoch(record)
     if state.epochs_without_improvement >= params.early_stopping_patience:
         log.info("Early stopping after epoch %d (best epoch %d)", state.epoch, state.best_epoch)

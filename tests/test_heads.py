@@ -4,12 +4,12 @@ import dataclasses
 import pytest
 import torch
 
-from puertocho.export import check_contract, check_matches_torch, export_onnx, load_in_openwakeword
-from puertocho.heads import build_head
-from puertocho.params import ModelParams
+from puertocho.export import check_contract, check_matches_torch, export_onnx, load_in_openwakeword, onnx_scores
+from puertocho.heads import ProbabilityModel, build_head
+from puertocho.params import ModelParams, ParamsError
 
 
-@pytest.mark.parametrize("head_name", ["fc", "cnn", "gru"])
+@pytest.mark.parametrize("head_name", ["fc", "cnn", "gru", "convattn"])
 def test_head_trains_a_step_and_exports(tmp_path, head_name):
     params = dataclasses.replace(ModelParams(), head=head_name, hidden_size=16)
     torch.manual_seed(0)
@@ -40,3 +40,31 @@ def test_contract_check_rejects_a_wrong_input_shape(tmp_path):
     export_onnx(build_head(params).eval(), path, 8)
     with pytest.raises(ExportError, match=r"input must be one float tensor \[batch, 16, 96\]"):
         check_contract(path, 16)
+
+
+def test_convattn_head_is_small_and_its_onnx_export_matches_torch(tmp_path):
+    params = dataclasses.replace(ModelParams(), head="convattn", hidden_size=64)
+    torch.manual_seed(1)
+    head = build_head(params)
+    assert sum(p.numel() for p in head.parameters()) < 100_000
+    head.train()
+    for _ in range(3):  # move the batch-norm statistics off their initial values
+        head(torch.randn(32, 16, 96))
+    head.eval()
+    path = tmp_path / "puertocho_convattn.onnx"
+    export_onnx(head, path, 16)
+    check_contract(path, 16)
+    for batch in (1, 7, 64):  # the batch axis stays dynamic through the attention reshapes
+        windows = torch.randn(batch, 16, 96) * 3
+        with torch.no_grad():
+            expected = ProbabilityModel(head).eval()(windows).numpy()[:, 0]
+        scores = onnx_scores(path, windows.numpy())
+        assert scores.shape == (batch,)
+        assert float(abs(scores - expected).max()) < 1e-4
+
+
+def test_attention_heads_must_divide_hidden_size():
+    with pytest.raises(ParamsError, match="model.attention_heads"):
+        dataclasses.replace(ModelParams(), head="convattn", hidden_size=30, attention_heads=4).check("model")
+    with pytest.raises(ParamsError, match="convattn"):
+        dataclasses.replace(ModelParams(), head="transformer").check("model")

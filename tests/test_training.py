@@ -12,8 +12,9 @@ from puertocho.params import ModelParams, TrainingParams
 from puertocho.training import recall_at_low_false_accepts, train
 
 MODEL = dataclasses.replace(ModelParams(), head="cnn", hidden_size=16)
+# The negative weight ramps over the first half of the steps: the resume test also covers the ramp.
 SETTINGS = TrainingParams(batch_size=16, learning_rate=3e-3, epochs=4, early_stopping_patience=10, seed=5,
-                          negative_weight=2.0, keep_checkpoints=2)
+                          negative_weight=2.0, negative_weight_ramp_fraction=0.5, keep_checkpoints=2)
 
 
 def toy_data(seed=0, n=160):
@@ -102,3 +103,32 @@ def test_recall_at_low_false_accepts():
     assert recall_at_low_false_accepts(many, scores, one) == pytest.approx(2 / 3)
     # Averaged over 0.1%, 0.3% and 1%: the 0.1% ceiling (0.5) keeps 2 of 3, the others (0.2) keep all 3.
     assert recall_at_low_false_accepts(many, scores) == pytest.approx((2 / 3 + 1 + 1) / 3)
+
+
+def test_negative_weight_ramps_linearly_then_holds():
+    from puertocho.training import negative_weight_at
+    ramp = [negative_weight_at(step, 100, 21.0, 0.1) for step in (0, 5, 10, 50, 99)]
+    assert ramp == pytest.approx([1.0, 11.0, 21.0, 21.0, 21.0])
+    assert negative_weight_at(0, 100, 21.0, 0.0) == 21.0  # no ramp: today's constant weight
+    assert negative_weight_at(50, 100, 0.5, 1.0) == pytest.approx(0.75)  # a weight below 1 ramps down
+
+
+def test_focal_loss_is_bce_at_gamma_zero_and_smaller_on_easy_windows():
+    from puertocho.training import weighted_loss
+    torch.manual_seed(0)
+    logits, labels, weights = torch.randn(64) * 4, (torch.rand(64) < 0.5).float(), torch.rand(64) + 0.5
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, weight=weights)
+    torch.testing.assert_close(weighted_loss(logits, labels, weights, "bce"), bce)
+    torch.testing.assert_close(weighted_loss(logits, labels, weights, "focal", focal_gamma=0.0), bce)
+    easy = torch.tensor([6.0, -6.0]), torch.tensor([1.0, 0.0]), torch.ones(2)
+    assert weighted_loss(*easy, "focal", focal_gamma=2.0) < 1e-3 * weighted_loss(*easy, "bce")
+    logits.requires_grad_(True)
+    weighted_loss(logits * 100, labels, weights, "focal", focal_gamma=0.5).backward()
+    assert torch.isfinite(logits.grad).all()  # confident windows do not turn the gradient into NaN
+
+
+def test_focal_training_with_the_convattn_head_learns(tmp_path):
+    model = dataclasses.replace(ModelParams(), head="convattn", hidden_size=16)
+    settings = dataclasses.replace(SETTINGS, loss="focal", epochs=3)
+    _, state = train(model, settings, toy_data(0), toy_data(1, 80), tmp_path / "focal", "hash")
+    assert state.history[-1].train_loss < state.history[0].train_loss
