@@ -71,14 +71,17 @@ class StreamResampler:
         """Outputs self.n_out .. last_output - 1 from the history (indices beyond it read as zeros)."""
         if last_output <= self.n_out:
             return np.zeros(0, np.float32)
-        outputs = np.arange(self.n_out, last_output, dtype=np.int64)
-        position = outputs * self.down + self.half_len
-        newest = position // self.up                                    # input index of tap 0
-        indices = newest[:, None] - np.arange(self.n_taps)[None, :] - self.start
         padded = np.concatenate([np.zeros(self.n_taps), self.history, np.zeros(self.n_taps)])
-        valid = (indices + self.start >= 0)                             # before the stream began: zeros
-        values = padded[np.clip(indices + self.n_taps, 0, len(padded) - 1)] * valid
-        result = np.einsum("ij,ij->i", values, self.phases[position % self.up])
+        pieces = []
+        for first in range(self.n_out, last_output, 1024):  # bounded work arrays: (1024, n_taps)
+            outputs = np.arange(first, min(first + 1024, last_output), dtype=np.int64)
+            position = outputs * self.down + self.half_len
+            newest = position // self.up                                # input index of tap 0
+            indices = newest[:, None] - np.arange(self.n_taps)[None, :] - self.start
+            valid = (indices + self.start >= 0)                         # before the stream began: zeros
+            values = padded[np.clip(indices + self.n_taps, 0, len(padded) - 1)] * valid
+            pieces.append(np.einsum("ij,ij->i", values, self.phases[position % self.up]))
+        result = np.concatenate(pieces)
         self.n_out = last_output
         # Keep only the input the next output can still reach.
         keep_from = max(0, (self.n_out * self.down + self.half_len) // self.up - self.n_taps + 1)

@@ -8,6 +8,7 @@ espeak's "Alexa" with voices `en` and `en+m3` at 0.84-1.0 and these confusables 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -257,3 +258,84 @@ def test_the_detector_does_not_import_the_training_stack():
             "assert not {'torch', 'torchaudio', 'librosa'} & set(sys.modules), sorted(sys.modules)")
     result = run(["python", "-c", code], REPO, check=False)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def openwakeword_060(tmp_path_factory):
+    """openWakeWord 0.6.0 in a folder of its own, put first on PYTHONPATH so it shadows the venv's 0.4.0.
+
+    Installed as the README tells a Pi user to (`pip install --no-deps openwakeword==0.6.0`): its wheel has no
+    feature or VAD models, and its other dependencies (onnxruntime, scipy, scikit-learn, tqdm, requests) are
+    in the venv already. Needs the package registry (CI has it)."""
+    target = tmp_path_factory.mktemp("oww060")
+    result = run(["python", "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+                  "openwakeword==0.6.0"], REPO, check=False)
+    assert result.returncode == 0, f"pip could not install openwakeword 0.6.0:\n{result.stderr}"
+    assert not list(target.rglob("silero_vad.onnx")) and not list(target.rglob("melspectrogram.onnx"))
+    return {"PYTHONPATH": f"{target}{os.pathsep}{REPO}"}
+
+
+def test_openwakeword_060_detects_as_040_does_with_the_shipped_models(test_wav, tmp_path, openwakeword_060):
+    """The VAD on (0.2, as shipped): 0.6.0 runs on the shipped feature and VAD models and fires as 0.4.0 does."""
+    env = ship(tmp_path, threshold=0.5, vad_threshold=0.2)
+    with_040 = listen("--wav", str(test_wav[0]), "--env", str(env))
+    with_060 = run(["python", "-m", "puertocho.listen", "--wav", str(test_wav[0]), "--env", str(env)], REPO,
+                   check=False, env_extra=openwakeword_060)
+    assert "openwakeword 0.4.0" in with_040.stderr
+    assert with_060.returncode == 0, with_060.stderr
+    assert "openwakeword 0.6.0" in with_060.stderr and "Traceback" not in with_060.stderr
+    found_040, found_060 = parse(with_040.stdout), parse(with_060.stdout)
+    assert len(found_040) == 2 and len(found_060) == 2
+    for (t_040, score_040, _), (t_060, score_060, _) in zip(found_040, found_060):
+        assert t_040 == t_060 and abs(score_040 - score_060) < 0.01
+
+
+def test_openwakeword_060_without_feature_models_says_what_to_give(test_wav, openwakeword_060):
+    result = run(["python", "-m", "puertocho.listen", "--wav", str(test_wav[0]), "--model", str(ALEXA),
+                  *SETTINGS], REPO, check=False, env_extra=openwakeword_060)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--melspec-model" in result.stderr and "0.6.0 does not" in result.stderr
+
+
+def test_on_detect_runs_the_command_with_score_and_time(test_wav, tmp_path):
+    log_file = tmp_path / "detections.log"
+    command = f'echo "$PUERTOCHO_SCORE $PUERTOCHO_TIME $PUERTOCHO_STREAM_SECONDS $PUERTOCHO_MODEL" >> {log_file}'
+    result = listen("--wav", str(test_wav[0]), "--model", str(ALEXA), *SETTINGS, "--on-detect", command)
+    assert result.returncode == 0, result.stderr
+    printed = parse(result.stdout)
+    lines = log_file.read_text().splitlines()
+    assert len(lines) == len(printed) == 2
+    from datetime import datetime
+    for line, (seconds, score, name) in zip(lines, printed):
+        score_text, time_text, stream_seconds, model = line.split()
+        assert abs(float(score_text) - score) < 1e-3 and float(stream_seconds) == seconds and model == name
+        assert datetime.fromisoformat(time_text).tzinfo is not None
+
+
+def test_a_failing_on_detect_command_is_reported_and_listening_goes_on(test_wav):
+    result = listen("--wav", str(test_wav[0]), "--model", str(ALEXA), *SETTINGS, "--on-detect", "exit 3")
+    assert result.returncode == 0 and len(parse(result.stdout)) == 2
+    assert result.stderr.count("--on-detect command exited with status 3") == 2
+
+
+def test_save_clips_keeps_detections_and_near_misses_with_a_csv(test_wav, tmp_path):
+    import csv
+    clips = tmp_path / "clips"
+    result = listen("--wav", str(test_wav[0]), "--model", str(ALEXA), *SETTINGS, "--save-clips", str(clips),
+                    "--near-miss", "0.0005")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(open(clips / "clips.csv")))
+    detections = [row for row in rows if row["kind"] == "detection"]
+    near_misses = [row for row in rows if row["kind"] == "near_miss"]
+    assert [float(row["stream_seconds"]) for row in detections] == [s for s, _, _ in parse(result.stdout)]
+    assert near_misses and all(0.0005 <= float(row["score"]) < 0.5 for row in near_misses)
+    lengths = []
+    for row in rows:
+        samples, rate = sf.read(str(clips / row["file"]))
+        assert rate == 16000 and samples.ndim == 1
+        lengths.append(len(samples))
+    # 2 s before and 1 s after, in 80 ms chunks (25 + 12); shorter only at the very start or end of the stream.
+    assert max(lengths) == 37 * 1280 and min(lengths) > 16000
+    # The detection clip holds the loud "Alexa" it fired on (the stream is quiet between words).
+    loudest = [np.abs(sf.read(str(clips / row["file"]))[0]).max() for row in detections]
+    assert min(loudest) > 0.3
