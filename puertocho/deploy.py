@@ -122,23 +122,24 @@ def resolve(args, environ: dict[str, str] | None = None) -> Settings:
     settings file and the card, with the source of each; SettingsError when one is missing or bad."""
     environ = dict(os.environ if environ is None else environ)
     sources: dict[str, str] = {}
-    if args.env:
-        env_path = Path(args.env)
-        if not env_path.is_file():
-            raise SettingsError(f"settings file {env_path} not found; {PULL_HINT}.")
-    elif args.model:
-        env_path = sidecar(Path(args.model), ".env")
-    else:
-        env_path = ROOT / "models" / f"{default_model_name()}.env"
-    shipped = read_env(env_path)
-
     if args.model:
         model, sources["model"] = Path(args.model), "command line (--model)"
     elif environ.get(ENV_MODEL):
         model, sources["model"] = _first_model(environ[ENV_MODEL]), f"environment variable {ENV_MODEL}"
-    elif shipped.get(ENV_MODEL):
-        model, sources["model"] = _first_model(shipped[ENV_MODEL]), f"{display(env_path)} ({ENV_MODEL})"
     else:
+        model = None
+    if args.env:
+        env_path = Path(args.env)
+        if not env_path.is_file():
+            raise SettingsError(f"settings file {env_path} not found; {PULL_HINT}.")
+    elif model is not None:
+        env_path = sidecar(model, ".env")  # the settings shipped with that model
+    else:
+        env_path = ROOT / "models" / f"{default_model_name()}.env"
+    shipped = read_env(env_path)
+    if model is None and shipped.get(ENV_MODEL):
+        model, sources["model"] = _first_model(shipped[ENV_MODEL]), f"{display(env_path)} ({ENV_MODEL})"
+    elif model is None:
         model, sources["model"] = ROOT / "models" / f"{default_model_name()}.onnx", "params.yaml model.name"
     if not model.is_file():
         raise SettingsError(f"model {display(model)} not found ({sources['model']}); {PULL_HINT}.")
