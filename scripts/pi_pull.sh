@@ -85,7 +85,10 @@ if [[ "$DRY_RUN" != 1 ]]; then
         NAME_FOR_CHECK="$("$DVC" remote default 2>/dev/null || true)"
         [[ -n "$NAME_FOR_CHECK" ]] || die "no DVC remote given and no default remote set. Pull from the bucket: $SCRIPT_NAME --remote gcs (or once: dvc remote default --local gcs)."
     fi
-    URL="$("$DVC" remote list 2>/dev/null | awk -v name="$NAME_FOR_CHECK" '$1 == name { print $2; exit }')"
+    URL="$("$DVC" config "remote.$NAME_FOR_CHECK.url" 2>/dev/null || true)"
+    if [[ -n "$URL" && "$URL" != *://* && "$URL" != /* ]]; then
+        URL="$REPO_ROOT/.dvc/$URL"  # DVC reads a relative folder remote from the .dvc directory
+    fi
     [[ -n "$URL" ]] || die "DVC remote '$NAME_FOR_CHECK' is not configured (dvc remote list). Use --remote gcs, with its bucket set: dvc remote modify --local gcs url gs://BUCKET/puertocho"
     if [[ "$URL" == *YOUR_BUCKET* ]]; then
         die "DVC remote '$NAME_FOR_CHECK' still points at the placeholder $URL. Set your bucket once: dvc remote modify --local $NAME_FOR_CHECK url gs://BUCKET/puertocho"

@@ -94,3 +94,18 @@ def test_service_scripts_pass_shellcheck(script):
         pytest.skip("shellcheck is not installed")
     result = subprocess.run(["shellcheck", "-x", script], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_pi_pull_without_a_reachable_remote_says_which_to_use(tmp_path):
+    """The tracked default remote is the trainer's local folder; the tracked gcs URL is a placeholder."""
+    from tests.conftest import copy_repo
+    pi = copy_repo(tmp_path / "pi")
+    result = run(["bash", "scripts/pi_pull.sh"], pi, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "which this machine does not have" in result.stderr
+    assert "--remote gcs" in result.stderr and "dvc remote default --local gcs" in result.stderr
+    result = run(["bash", "scripts/pi_pull.sh", "--remote", "gcs"], pi, check=False)
+    assert result.returncode == 1 and "placeholder gs://YOUR_BUCKET" in result.stderr
+    assert "dvc remote modify --local gcs url gs://BUCKET/puertocho" in result.stderr
+    result = run(["bash", "scripts/pi_pull.sh", "--remote", "nas"], pi, check=False)
+    assert result.returncode == 1 and "remote 'nas' is not configured" in result.stderr
