@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "evaluated. Reads a microphone (any rate and channel count it supports, converted to 16 kHz "
                     "mono) or an audio file, and prints one line per detection: t=<seconds>s score=<score> "
                     "model=<name>.",
-        epilog="Settings, first found wins: the flags below; the environment (OPENWAKEWORD_THRESHOLD, "
+        epilog="Settings, first found wins: the flags above; the environment (OPENWAKEWORD_THRESHOLD, "
                "OPENWAKEWORD_VAD_THRESHOLD, OPENWAKEWORD_MODEL_PATHS, PUERTOCHO_PATIENCE_FRAMES, "
                "PUERTOCHO_REFRACTORY_SECONDS, as docker compose passes them); models/<name>.env; "
                "models/<name>.card.json. Both files come from scripts/pi_pull.sh; without them the listener "
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                "problem with the settings, the model or the audio input. Examples: python -m puertocho.listen; "
                "python -m puertocho.listen --wav test.wav; python -m puertocho.listen --device USB "
                "--on-detect 'echo wake $PUERTOCHO_SCORE'",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    )
     parser.add_argument("--env", default=None,
                         help="settings file (default: models/<params.yaml model.name>.env, or <model>.env beside "
                              f"--model); its {ENV_MODEL} is the default model")
@@ -97,16 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
                              "system's default input")
     source.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
     runtime = parser.add_argument_group("runtime settings (default: as shipped, see below)")
-    runtime.add_argument("--threshold", type=float, default=None, help="score that counts as a detection")
-    runtime.add_argument("--vad-threshold", type=float, default=None,
+    runtime.add_argument("--threshold", type=float, default=None, metavar="SCORE", help="score that counts as a detection")
+    runtime.add_argument("--vad-threshold", type=float, default=None, metavar="SCORE",
                          help="Silero VAD gate as openWakeWord applies it (0 switches it off)")
-    runtime.add_argument("--patience", dest="patience_frames", type=int, default=None,
+    runtime.add_argument("--patience", dest="patience_frames", type=int, default=None, metavar="CHUNKS",
                          help="consecutive 80 ms chunks at or above the threshold before a detection fires")
-    runtime.add_argument("--refractory", dest="refractory_seconds", type=float, default=None,
+    runtime.add_argument("--refractory", dest="refractory_seconds", type=float, default=None, metavar="SECONDS",
                          help="seconds after a detection during which no other fires")
-    runtime.add_argument("--melspec-model", dest="melspec", default=None, help="melspectrogram.onnx to use")
-    runtime.add_argument("--embedding-model", dest="embedding", default=None, help="embedding_model.onnx to use")
-    runtime.add_argument("--vad-model", dest="vad_model", default=None, help="silero_vad.onnx to use")
+    runtime.add_argument("--melspec-model", dest="melspec", default=None, metavar="PATH", help="melspectrogram.onnx to use")
+    runtime.add_argument("--embedding-model", dest="embedding", default=None, metavar="PATH", help="embedding_model.onnx to use")
+    runtime.add_argument("--vad-model", dest="vad_model", default=None, metavar="PATH", help="silero_vad.onnx to use")
     actions = parser.add_argument_group("actions")
     actions.add_argument("--on-detect", default=None, metavar="CMD",
                          help="shell command run in the background at each detection, with PUERTOCHO_SCORE, "
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --save-clips: a run of scores reaching SCORE but not the threshold is a "
                               "near miss (default: half the threshold)")
     actions.add_argument("--clip-seconds", type=float, nargs=2, default=[2.0, 1.0], metavar=("BEFORE", "AFTER"),
-                         help="with --save-clips: seconds kept before and after each event")
+                         help="with --save-clips: seconds kept before and after each event (default: 2 1)")
     parser.add_argument("--quiet", action="store_true", help="log warnings and errors only")
     return parser
 
