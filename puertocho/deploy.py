@@ -12,7 +12,6 @@ from any directory. Files the card lists are checked against its sha256.
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import logging
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from puertocho.card import (ENV_EMBEDDING, ENV_MELSPEC, ENV_MODEL, ENV_PATIENCE, ENV_REFRACTORY, ENV_THRESHOLD,
                             ENV_VAD, ENV_VAD_MODEL, VAD_MODEL, read_env)
+from puertocho.features import resource_path, sha256_of
 
 ROOT = Path(__file__).resolve().parents[1]   # the repository (or image) the listener runs from
 DEFAULT_NAME = "puertocho_v1"
@@ -110,10 +110,9 @@ def read_card(path: Path) -> dict | None:
 def bundled_model(file_name: str) -> Path | None:
     """A model file inside the installed openwakeword wheel (0.4.0 has all three; 0.6.0 none)."""
     try:
-        import openwakeword
+        path = resource_path(file_name)
     except ImportError:
         return None
-    path = Path(openwakeword.__file__).parent / "resources" / "models" / file_name
     return path if path.is_file() else None
 
 
@@ -209,14 +208,6 @@ def _first_model(value: str) -> Path:
     if len(paths) > 1:
         log.warning("%s lists %d models; this listener runs one: %s", ENV_MODEL, len(paths), paths[0])
     return root_relative(paths[0])
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_against_card(settings: Settings, card_path: Path) -> None:
