@@ -265,11 +265,19 @@ def import_sounddevice():
     return sd
 
 
+def default_input(sd) -> int | None:
+    """The default input device's index (sd.default.device is an (input, output) pair; -1 means none)."""
+    try:
+        value = sd.default.device[0]
+    except (TypeError, IndexError, KeyError):
+        value = sd.default.device
+    return value if isinstance(value, int) and value >= 0 else None
+
+
 def list_devices_text() -> str:
     """The input devices as --list-devices prints them."""
     sd = import_sounddevice()
-    default = sd.default.device[0] if isinstance(sd.default.device, (list, tuple)) else sd.default.device
-    return describe_devices(list(sd.query_devices()), default if isinstance(default, int) else None)
+    return describe_devices(list(sd.query_devices()), default_input(sd))
 
 
 def open_microphone(device: str | None, stats: InputStats) -> tuple[InputFormat, Iterator[np.ndarray]]:
@@ -280,8 +288,7 @@ def open_microphone(device: str | None, stats: InputStats) -> tuple[InputFormat,
     except sd.PortAudioError as error:
         raise AudioInputError(f"no audio input: PortAudio cannot list devices ({error}); is a microphone "
                               "plugged in? Check with `arecord -l`.") from error
-    default = sd.default.device[0] if isinstance(sd.default.device, (list, tuple)) else sd.default.device
-    index = pick_device(devices, device, default if isinstance(default, int) else None)
+    index = pick_device(devices, device, default_input(sd))
 
     def supported(rate: int, channels: int) -> bool:
         try:

@@ -187,3 +187,66 @@ def test_an_unreadable_file_names_itself_and_the_fix(tmp_path):
         list(file_chunks(bad))
     with pytest.raises(AudioInputError, match="missing.wav: file not found"):
         list(file_chunks(tmp_path / "missing.wav"))
+
+
+class FakeSoundDevice:
+    """The parts of the sounddevice module the listener uses, for a 48 kHz-only stereo USB microphone."""
+
+    class PortAudioError(Exception):
+        pass
+
+    class _Pair:  # sounddevice's default.device is an (input, output) pair object, not a tuple
+        def __init__(self, pair):
+            self.pair = pair
+
+        def __getitem__(self, index):
+            return self.pair[index]
+
+    def __init__(self, audio: np.ndarray):
+        self.audio = audio
+        self.default = type("Default", (), {"device": self._Pair((3, 0))})()
+        self.opened = None
+
+    def query_devices(self):
+        return DEVICES
+
+    def check_input_settings(self, device, samplerate, channels, dtype):
+        if (samplerate, channels) != (48000, 2):
+            raise self.PortAudioError("Invalid sample rate [PaErrorCode -9997]")
+
+    def InputStream(self, device, samplerate, channels, dtype, blocksize):  # noqa: N802 (sounddevice's name)
+        self.opened = (device, samplerate, channels, dtype, blocksize)
+        return FakeInputStream(self.audio)
+
+
+class FakeInputStream(FakeStream):
+    def __init__(self, audio):
+        super().__init__(audio, overflow_blocks=set())
+
+    def start(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_the_default_microphone_opens_at_a_format_it_supports(monkeypatch):
+    import sys
+
+    from puertocho.stream import list_devices_text, open_microphone
+    rate = 48000
+    t = np.arange(rate * 2) / rate
+    stereo = np.stack([0.3 * np.sin(2 * np.pi * 300 * t)] * 2, axis=1).astype(np.float32)
+    fake = FakeSoundDevice(stereo)
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    fmt, chunks = open_microphone(None, InputStats())
+    assert (fmt.index, fmt.rate, fmt.channels) == (3, 48000, 2)
+    assert fake.opened == (3, 48000, 2, "float32", 3840)
+    received = np.concatenate(take(chunks, 100)).astype(np.float32) / 32767
+    np.testing.assert_allclose(received, reference_16k(stereo[:, 0], rate)[:len(received)], atol=2 / 32767)
+    assert "*   3  USB Camera Mic" in list_devices_text()
+    with pytest.raises(AudioInputError, match="device 1 .'USB PnP Sound Device.*accepts none of the rates"):
+        open_microphone("pnp", InputStats())  # mono only, and this fake takes 48 kHz stereo only
