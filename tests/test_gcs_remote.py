@@ -291,7 +291,7 @@ def evaluation_detections(pi: Path, wav: Path, threshold: float, vad_threshold: 
     if vad_threshold > 0:
         scores = np.where(vad_gate(vad_per_chunk(stream), vad_threshold), scores, 0.0)
     events = detection_events(scores, threshold, patience, seconds_to_frames(refractory_seconds))
-    return [((int(i) + 1) * 0.08, float(scores[i])) for i in events]
+    return [(round((int(i) + 1) * 0.08, 2), float(scores[i])) for i in events]
 
 
 def listener_detections(stdout: str) -> list[tuple[float, float]]:
