@@ -12,14 +12,16 @@ Pulls the deployable model from the DVC remote into models/, and nothing else
 (no data/, no checkpoints):
   models/NAME.onnx        the wake word head (openWakeWord input [batch, 16, 96])
   models/feature_models/  the melspectrogram and embedding models it was trained with
+  models/silero_vad.onnx  the VAD model the evaluation gated with (openWakeWord 0.6.0 has none)
   models/NAME.card.json   model card: data, metrics, params, sha256 of every file
-  models/NAME.env         OPENWAKEWORD_* settings (calibrated threshold, VAD, paths)
+  models/NAME.env         settings as evaluated (threshold, VAD, patience, refractory, paths)
 NAME is model.name in params.yaml unless --model is given.
 
 Options:
   --model NAME     model name (default: model.name from params.yaml)
-  --remote NAME    DVC remote to pull from (dvc pull -r NAME; default: the
-                   project's default remote)
+  --remote NAME    DVC remote to pull from (dvc pull -r NAME), e.g. gcs;
+                   default: the default remote (set it once on the Pi with
+                   dvc remote default --local gcs)
   --dry-run        print the commands instead of running them
   -h, --help       show this help
 
@@ -73,7 +75,28 @@ require_command "$DVC" "Install it with: pip install -r requirements-pi.txt"
 # gcsfs logs a traceback per failed request before dvc's one-line ERROR; keep only dvc's line.
 export GCSFS_DEBUG="${GCSFS_DEBUG:-CRITICAL}"
 
-TARGETS=("models/$MODEL.onnx" "models/feature_models" "models/$MODEL.card.json" "models/$MODEL.env")
+# The same list as puertocho.card.deployable_paths (tests/test_card.py checks it).
+TARGETS=("models/$MODEL.onnx" "models/feature_models" "models/silero_vad.onnx" "models/$MODEL.card.json" "models/$MODEL.env")
+
+# The remote must be one this machine can reach: the project's tracked default is the trainer's local folder.
+if [[ "$DRY_RUN" != 1 ]]; then
+    NAME_FOR_CHECK="$REMOTE"
+    if [[ -z "$NAME_FOR_CHECK" ]]; then
+        NAME_FOR_CHECK="$("$DVC" remote default 2>/dev/null || true)"
+        [[ -n "$NAME_FOR_CHECK" ]] || die "no DVC remote given and no default remote set. Pull from the bucket: $SCRIPT_NAME --remote gcs (or once: dvc remote default --local gcs)."
+    fi
+    URL="$("$DVC" config "remote.$NAME_FOR_CHECK.url" 2>/dev/null || true)"
+    if [[ -n "$URL" && "$URL" != *://* && "$URL" != /* ]]; then
+        URL="$REPO_ROOT/.dvc/$URL"  # DVC reads a relative folder remote from the .dvc directory
+    fi
+    [[ -n "$URL" ]] || die "DVC remote '$NAME_FOR_CHECK' is not configured (dvc remote list). Use --remote gcs, with its bucket set: dvc remote modify --local gcs url gs://BUCKET/puertocho"
+    if [[ "$URL" == *YOUR_BUCKET* ]]; then
+        die "DVC remote '$NAME_FOR_CHECK' still points at the placeholder $URL. Set your bucket once: dvc remote modify --local $NAME_FOR_CHECK url gs://BUCKET/puertocho"
+    fi
+    if [[ "$URL" != *://* && ! -d "$URL" ]]; then
+        die "DVC remote '$NAME_FOR_CHECK' is the folder $URL, which this machine does not have (it is the trainer's local cache). Pull from the bucket: $SCRIPT_NAME --remote gcs (or once: dvc remote default --local gcs)."
+    fi
+fi
 PULL=("$DVC" pull)
 if [[ -n "$REMOTE" ]]; then
     PULL+=(-r "$REMOTE")

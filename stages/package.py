@@ -1,15 +1,21 @@
-"""Stage package: the model card (models/<name>.card.json) and the Pi's .env (models/<name>.env)."""
+"""Stage package: what the Pi pulls beside models/<name>.onnx, so it runs exactly as evaluated.
+
+Writes the model card (models/<name>.card.json), the Pi's settings (models/<name>.env: calibrated threshold,
+evaluate.vad_threshold, evaluate.patience_frames, evaluate.refractory_seconds, model paths) and the Silero VAD
+model the evaluation gated with (models/silero_vad.onnx, copied from openWakeWord 0.4.0's wheel: 0.6.0 has none).
+"""
 import json
 import logging
+import shutil
 import sys
 from importlib.metadata import version
 from pathlib import Path
 
 import yaml
 
-from puertocho.card import FEATURE_MODELS, CardError, build_card, calibrated_threshold, env_text
+from puertocho.card import (FEATURE_MODELS, VAD_MODEL, CardError, build_card, env_text)
 from puertocho.cli import stage_main
-from puertocho.features import sha256_of
+from puertocho.features import resource_path, sha256_of
 
 log = logging.getLogger("package")
 
@@ -37,6 +43,9 @@ def package(params, args):
     for path in (onnx_path, *(feature_dir / file for file in FEATURE_MODELS)):
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: run the export stage (`dvc repro export`).")
+    vad_path = models / VAD_MODEL
+    shutil.copyfile(resource_path(VAD_MODEL), vad_path)  # the model evaluation.vad_per_chunk used
+    settings = params.evaluate
     eval_metrics = read_json(args.eval)
     card = build_card(
         name=name,
@@ -47,15 +56,25 @@ def package(params, args):
         onnx_sha256=sha256_of(onnx_path),
         feature_sha256={file: sha256_of(feature_dir / file) for file in FEATURE_MODELS},
         openwakeword_version=version("openwakeword"),
-        vad_threshold=params.evaluate.vad_threshold,
+        vad_threshold=settings.vad_threshold,
+        vad_sha256=sha256_of(vad_path),
+        patience_frames=settings.patience_frames,
+        refractory_seconds=settings.refractory_seconds,
     )
+    runtime, evaluation = card["runtime"], card["evaluation"]
     card_path = models / f"{name}.card.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     env_path = models / f"{name}.env"
-    env_path.write_text(env_text(name, calibrated_threshold(eval_metrics), params.evaluate.vad_threshold,
-                                 models_dir=args.models))
-    log.info("Packaged %s: threshold %.2f, card %s, env %s", name, card["runtime"]["threshold"], card_path,
-             env_path)
+    env_path.write_text(env_text(name, runtime["threshold"], runtime["vad_threshold"], runtime["patience_frames"],
+                                 runtime["refractory_seconds"], evaluation["meets_targets"], models_dir=args.models))
+    if not evaluation["meets_targets"]:
+        log.warning("!! %s did NOT meet its targets (false accepts/hour %s, false-reject rate %s; targets %s and "
+                    "%s): it is packaged, but the Pi will warn at start-up. Improve the data or the model before "
+                    "deploying it.", name, evaluation["false_accepts_per_hour"], evaluation["false_reject_rate"],
+                    params.data.target_fpr, params.data.target_fnr)
+    log.info("Packaged %s: threshold %g, VAD %g, patience %d, refractory %gs; card %s, env %s, VAD model %s",
+             name, runtime["threshold"], runtime["vad_threshold"], runtime["patience_frames"],
+             runtime["refractory_seconds"], card_path, env_path, vad_path)
 
 
 def add_arguments(parser):

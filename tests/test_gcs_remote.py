@@ -31,7 +31,7 @@ QUIET_GCSFS = {"GCSFS_DEBUG": "CRITICAL", "NO_GCE_CHECK": "True"}
 NAME = "puertocho_v1"
 DEPLOYABLE = {f"models/{NAME}.onnx", "models/feature_models/melspectrogram.onnx",
               "models/feature_models/embedding_model.onnx", "models/feature_models/SHA256SUMS",
-              f"models/{NAME}.card.json", f"models/{NAME}.env"}
+              "models/silero_vad.onnx", f"models/{NAME}.card.json", f"models/{NAME}.env"}
 
 
 # gcp-storage-emulator reads multipart uploads with Python's email parser, which takes a "\r" that ends a file
@@ -185,6 +185,12 @@ def test_package_stage_writes_card_and_env(pushed):
     env = (pushed / f"models/{NAME}.env").read_text().splitlines()
     assert f"OPENWAKEWORD_THRESHOLD={metrics['threshold']:g}" in env
     assert f"OPENWAKEWORD_VAD_THRESHOLD={params['evaluate']['vad_threshold']:g}" in env
+    assert f"PUERTOCHO_PATIENCE_FRAMES={params['evaluate']['patience_frames']}" in env
+    assert f"PUERTOCHO_REFRACTORY_SECONDS={params['evaluate']['refractory_seconds']:g}" in env
+    assert "OPENWAKEWORD_VAD_MODEL_PATH=models/silero_vad.onnx" in env
+    assert card["evaluation"]["meets_targets"] == metrics["meets_targets"]
+    from puertocho.features import resource_path, sha256_of
+    assert card["files"]["models/silero_vad.onnx"] == sha256_of(resource_path("silero_vad.onnx"))
 
 
 def test_pi_pull_brings_only_the_deployable_files(pushed, emulator, tmp_path):
@@ -208,6 +214,7 @@ def test_pi_pull_brings_only_the_deployable_files(pushed, emulator, tmp_path):
     threshold = yaml.safe_load((pushed / "metrics/eval.json").read_text())["threshold"]
     assert listened.returncode == 0, listened.stderr
     assert f"model=models/{NAME}.onnx threshold={threshold:g}" in listened.stderr
+    assert "models/silero_vad.onnx" in listened.stderr and "bundled" not in listened.stderr
 
 
 def test_push_interrupted_by_an_outage_fails_clearly_and_completes_after_restart(pushed, emulator, tmp_path):
@@ -246,3 +253,109 @@ def test_push_interrupted_by_an_outage_fails_clearly_and_completes_after_restart
     assert untracked_files(fresh) == DEPLOYABLE
     for name in DEPLOYABLE:
         assert (fresh / name).read_bytes() == (pushed / name).read_bytes(), name
+
+
+def espeak_stream(folder: Path, phrases: list[str]) -> Path:
+    """A 16 kHz WAV: each phrase (espeak-ng, Spanish) after 2.5 s of quiet noise, as a Pi would hear it."""
+    import numpy as np
+
+    from puertocho.audio import read_any, write_clip
+    parts = []
+    for index, text in enumerate(phrases):
+        path = folder / f"phrase{index}.wav"
+        subprocess.run(["espeak-ng", "-v", "es", "-w", str(path), text], check=True)
+        parts += [np.zeros(40000, np.float32), 0.5 * read_any(path)]
+    parts.append(np.zeros(32000, np.float32))
+    audio = np.concatenate(parts)
+    audio += np.random.default_rng(3).normal(0.0, 0.003, len(audio)).astype(np.float32)
+    wav = folder / "house.wav"
+    write_clip(wav, audio)
+    return wav
+
+
+def evaluation_detections(pi: Path, wav: Path, threshold: float, vad_threshold: float, patience: int,
+                          refractory_seconds: float) -> list[tuple[float, float]]:
+    """(seconds, score) as the evaluate stage computes them offline: whole-stream features, the head, the VAD gate
+    and the debounce (puertocho.evaluation and puertocho.detect, in the training venv)."""
+    import numpy as np
+
+    from puertocho.audio import read_clip
+    from puertocho.detect import detection_events, seconds_to_frames
+    from puertocho.evaluation import stream_scores, vad_gate, vad_per_chunk
+    from puertocho.features import FrontEnd
+    stream = read_clip(wav)
+    stream = np.concatenate([stream, np.zeros(-len(stream) % 1280, np.float32)])
+    scores = stream_scores(FrontEnd(melspec_path=pi / "models/feature_models/melspectrogram.onnx",
+                                    embedding_path=pi / "models/feature_models/embedding_model.onnx"),
+                           [pi / f"models/{NAME}.onnx"], stream)[0]
+    if vad_threshold > 0:
+        scores = np.where(vad_gate(vad_per_chunk(stream), vad_threshold), scores, 0.0)
+    events = detection_events(scores, threshold, patience, seconds_to_frames(refractory_seconds))
+    return [(round((int(i) + 1) * 0.08, 2), float(scores[i])) for i in events]
+
+
+def listener_detections(stdout: str) -> list[tuple[float, float]]:
+    found = []
+    for line in stdout.splitlines():
+        seconds, score, _ = line.split()
+        found.append((float(seconds[2:-1]), float(score[6:])))
+    return found
+
+
+@pytest.fixture(scope="module")
+def pi_venv(pushed, emulator, tmp_path_factory):
+    """A fresh clone with a venv built from requirements-pi.txt alone, as the README tells a Pi user."""
+    import sys
+    pi = clone(pushed, tmp_path_factory.mktemp("pi_user") / "puertocho", emulator, "puertocho")
+    subprocess.run([sys._base_executable, "-m", "venv", str(pi / ".venv")], check=True)
+    install = subprocess.run([str(pi / ".venv/bin/pip"), "install", "-q", "-r", "requirements-pi.txt"], cwd=pi,
+                             capture_output=True, text=True)
+    assert install.returncode == 0, install.stdout + install.stderr
+    return pi
+
+
+def test_a_pi_user_installs_pulls_and_detects_as_evaluated_under_both_runtimes(pi_venv, tmp_path):
+    """requirements-pi.txt alone (no torch), pi_pull.sh through the bucket, the listener from another directory
+    at the shipped settings: its detections are the evaluation's, under openWakeWord 0.4.0 and then 0.6.0.
+    With threshold 0 and no refractory period every chunk prints, so the scores are compared chunk by chunk."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
+    pi = pi_venv
+    python = str(pi / ".venv/bin/python")
+    no_torch = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
+    assert no_torch.returncode != 0, "the Pi venv has torch"
+    pulled = subprocess.run(["bash", "scripts/pi_pull.sh", "--remote", "gcs"], cwd=pi, capture_output=True,
+                            text=True, env=dict(os.environ, **QUIET_GCSFS))
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    wav = espeak_stream(tmp_path, ["Puertocho", "hola Puertocho", "puerta", "oye Puertocho"])
+    shipped = {key: value for key, value in
+               (line.split("=", 1) for line in (pi / f"models/{NAME}.env").read_text().splitlines()
+                if "=" in line and not line.startswith("#"))}
+    settings = (float(shipped["OPENWAKEWORD_THRESHOLD"]), float(shipped["OPENWAKEWORD_VAD_THRESHOLD"]),
+                int(shipped["PUERTOCHO_PATIENCE_FRAMES"]), float(shipped["PUERTOCHO_REFRACTORY_SECONDS"]))
+    expected = evaluation_detections(pi, wav, *settings)
+    every_chunk = evaluation_detections(pi, wav, 0.0, settings[1], 1, 0.0)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for version in ("0.4.0", "0.6.0"):
+        if version == "0.6.0":
+            upgrade = subprocess.run([str(pi / ".venv/bin/pip"), "install", "-q", "--no-deps",
+                                      "openwakeword==0.6.0"], capture_output=True, text=True)
+            assert upgrade.returncode == 0, upgrade.stderr
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENWAKEWORD_", "PUERTOCHO_"))}
+        listened = subprocess.run([str(pi / "scripts/listen.sh"), "--wav", str(wav)], cwd=elsewhere,
+                                  capture_output=True, text=True, env=env)
+        assert listened.returncode == 0, listened.stderr
+        assert f"openwakeword {version}" in listened.stderr and "Traceback" not in listened.stderr
+        assert "(OPENWAKEWORD_THRESHOLD)" in listened.stderr and "(PUERTOCHO_REFRACTORY_SECONDS)" in listened.stderr
+        found = listener_detections(listened.stdout)
+        assert [t for t, _ in found] == [t for t, _ in expected], (version, found, expected)
+        assert all(abs(a - b) < 2e-3 for (_, a), (_, b) in zip(found, expected))
+        traced = subprocess.run([str(pi / "scripts/listen.sh"), "--wav", str(wav), "--threshold", "0",
+                                 "--refractory", "0", "--patience", "1", "--quiet"], cwd=elsewhere,
+                                capture_output=True, text=True, env=env)
+        assert traced.returncode == 0, traced.stderr
+        trace = listener_detections(traced.stdout)
+        assert len(trace) == len(every_chunk)
+        worst = max(abs(a - b) for (_, a), (_, b) in zip(trace, every_chunk))
+        assert worst < 2e-3, (version, worst)
