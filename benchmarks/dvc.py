@@ -93,8 +93,10 @@ def tiny_params(base: dict) -> dict:
     except ImportError:  # a checkout without tests/: the same profile
         params = yaml.safe_load(yaml.safe_dump(base))
         for section, values in {"data": {"positive_count": 48, "confusable_count": 16, "speech_count": 24,
-                                         "noise_count": 12, "long_negative_minutes": 1.0},
-                                "training": {"epochs": 2, "batch_size": 16}}.items():
+                                         "noise_count": 12},
+                                "training": {"epochs": 2, "batch_size": 16},
+                                "test": {"positive_count": 12, "negative_hours": 0.02, "calibration_hours": 0.01,
+                                         "sentence_pool": 24, "rooms": 2}}.items():
             params[section].update(values)
         return params
 
