@@ -1,4 +1,4 @@
-"""What stages write for people and for DVC: JSON that DVC can parse, the DET curve, the data report."""
+"""What stages write for people and for DVC: JSON that DVC can parse, the threshold curve, the data report."""
 from __future__ import annotations
 
 import csv
