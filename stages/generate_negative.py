@@ -12,7 +12,8 @@ import numpy as np
 from puertocho import hf_speech, real_speech, text
 from puertocho.cli import stage_main
 from puertocho.sources import (check_minimums, espeak_plan, local_background, noise_clips, synthesize_all,
-                               training_voice_ids, write_manifest, write_speech_clips)
+                               training_voice_ids, training_voice_pool, write_manifest, write_speech_clips)
+from puertocho.test_set import voice_plan
 from puertocho.tts import CachedSynthesizer, EngineUnavailable, default_workers
 
 log = logging.getLogger("generate_negative")
@@ -30,10 +31,10 @@ def run(params, args):
     confusables = [rng.choice(text.confusable_texts()) for _ in range(data.confusable_count)]
     pool = text.everyday_sentences()  # the test set speaks its own pool (text.test_sentences)
     sentences = rng.sample(pool, min(data.speech_count, len(pool)))
-    records, rejects = synthesize_all(espeak_plan(confusables, data, rng, voices), "confusable", out, synthesizer,
-                                      "confusable", 0.2, 6.0, args.workers)
-    speech, speech_rejects = synthesize_all(espeak_plan(sentences, data, rng, voices), "speech", out, synthesizer,
-                                            "speech", 0.5, 12.0, args.workers)
+    records, rejects = synthesize_all(negative_plan(confusables, data, rng, voices, data.neural_confusable_share),
+                                      "confusable", out, synthesizer, "confusable", 0.2, 6.0, args.workers)
+    speech, speech_rejects = synthesize_all(negative_plan(sentences, data, rng, voices, data.neural_speech_share),
+                                            "speech", out, synthesizer, "speech", 0.5, 12.0, args.workers)
     records += speech
     rejects += speech_rejects
     records += noise_clips(data.noise_count, data.noise_seconds_range, np.random.default_rng(data.seed), out)
@@ -53,6 +54,19 @@ def run(params, args):
         summary["real_speech"] = real_speech.summarize_sources(records)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("Negative clips: %s", summary)
+
+
+def negative_plan(texts, data, rng, voices, neural_share):
+    """espeak for every text, or, when data.engines has neural engines (piper, kokoro), that share of the
+    texts spoken by them: a model that hears only espeak talk as negative fires on other voices' talk."""
+    neural = [name for name in data.engines if name in ("piper", "kokoro")]
+    if not neural or neural_share <= 0:
+        return espeak_plan(texts, data, rng, voices)
+    chosen = [rng.random() < neural_share for _ in texts]
+    spoken_by_espeak = espeak_plan([t for t, c in zip(texts, chosen) if not c], data, rng, voices)
+    spoken_by_neural = voice_plan([t for t, c in zip(texts, chosen) if c], {name: 1.0 for name in neural},
+                                  training_voice_pool(data), rng)
+    return spoken_by_espeak + spoken_by_neural
 
 
 def real_speech_records(data, out, cache, rejects):

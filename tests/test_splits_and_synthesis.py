@@ -76,3 +76,21 @@ def test_generate_positive_gives_identical_bytes_in_separate_processes(tmp_path,
         digests.append(digest_folder(tmp_path / run))
     assert digests[0] == digests[1]
     assert len(list((tmp_path / "a" / "clips").glob("*.wav"))) == 24
+
+
+def test_negative_plan_gives_neural_engines_their_share_only_when_they_train(base_params):
+    import random
+
+    from puertocho.params import parse_params
+    from puertocho.sources import training_voice_ids
+    from stages.generate_negative import negative_plan
+    params = parse_params(base_params)
+    texts = [f"frase {i}" for i in range(400)]
+    espeak_only = negative_plan(texts, params.data, random.Random(0), training_voice_ids(params.data), 0.5)
+    assert {u.engine for u in espeak_only} == {"espeak"} and [u.text for u in espeak_only] == texts
+    raw = yaml.safe_load(yaml.safe_dump(base_params))
+    raw["data"]["engines"] = ["espeak", "piper"]
+    with_piper = parse_params(raw).data
+    plan = negative_plan(texts, with_piper, random.Random(0), training_voice_ids(with_piper), 0.25)
+    share = sum(u.engine == "piper" for u in plan) / len(plan)
+    assert 0.18 < share < 0.32 and sorted(u.text for u in plan) == sorted(texts)
