@@ -22,7 +22,7 @@ from puertocho.metrics import (OperatingPoint, Utterance, choose_threshold, coun
 
 # Fine steps near 1: a wake word's operating point usually lives there.
 THRESHOLDS = np.concatenate([np.round(np.arange(0.02, 0.98, 0.02), 2),
-                             [0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999]])
+                             [0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999, 0.99995, 0.99999]])
 SNR_BANDS = ((0, 5), (5, 10), (10, 15), (15, 20.001))
 BREAKDOWN_FIELDS = ("engine", "family", "snr_band", "reverb", "far_field", "background", "in_carrier")
 

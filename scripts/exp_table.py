@@ -1,7 +1,7 @@
 """Markdown table of experiments from `dvc exp show --json`: the test figures with their bounds, per engine,
 and the spread (max - min) over the rows shown. Used for the README's seed-spread and recipe tables.
 
-Usage: python scripts/exp_table.py [--names exp1,exp2,...] [--json FILE]   (default: runs dvc exp show --json)
+Usage: python scripts/exp_table.py [--names exp1,exp2,...] [--json FILE]   (default: runs dvc exp show --json --all-commits)
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def flatten(shown: list) -> list[tuple[str, dict]]:
 
 def figures(data: dict) -> dict | None:
     metrics = (data.get("metrics") or {}).get("metrics/eval.json", {}).get("data")
-    if not metrics:
+    if not metrics or "test" not in metrics:  # commits before the test set have no comparable figures
         return None
     params = data["params"]["params.yaml"]["data"]
     engines = metrics["test"]["false_rejects_by"]["engine"]
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--json", default="", help="read this file instead of running dvc exp show --json")
     args = parser.parse_args()
     text = open(args.json).read() if args.json else subprocess.run(
-        ["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=True).stdout
+        ["dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True, check=True).stdout
     wanted = [n for n in args.names.split(",") if n]
     rows = [(name, figures(data)) for name, data in flatten(json.loads(text))]
     rows = [(name, f) for name, f in rows if f and (not wanted or name in wanted)]
