@@ -295,7 +295,7 @@ class TestParams:
     calibration_hours: float = 1.0
     speech_share: float = 0.7
     confusable_share: float = 0.1
-    sentence_pool: int = 3000
+    sentence_pool: int = 1500
 
     def check(self, section: str) -> None:
         _require(self.positive_count >= 1, f"{section}.positive_count", "use 1 or more")

@@ -230,12 +230,20 @@ def common_voice_candidates(settings, seed: int) -> Iterator[Candidate]:
         yield Candidate(_reader(path), row["sentence"], f"cv:{row['client_id']}", str(path))
 
 
+def _load_folder_source(settings, cache_root: Path, seed: int, section: str, how_to_get: str, tag: str,
+                        candidates, seconds: tuple[float, float]) -> tuple[list[SpeechClip], list[dict]]:
+    """A source read from an extracted folder: capped by clips and hours, cached under a key of every
+    setting, the seed and the table's size and date; (clips, rejects)."""
+    _, table = _folder_and_table(settings.dir, settings.table, section, how_to_get)
+    key = {**settings_for_key(settings), "seed": seed, "table_stamp": file_stamp(table)}
+    return cached(cache_root, tag, key, lambda: collect(
+        candidates(settings, seed), settings.max_clips, settings.max_hours, *seconds, section.split(".")[-1]))
+
+
 def load_common_voice(settings, cache_root: Path, seed: int) -> tuple[list[SpeechClip], list[dict]]:
     """Common Voice sentences, capped by clips, hours and clips per speaker, cached; (clips, rejects)."""
-    root, table = _folder_and_table(settings.dir, settings.table, "data.common_voice", CV_HOW_TO_GET)
-    key = {**settings_for_key(settings), "seed": seed, "table_stamp": file_stamp(table)}
-    return cached(cache_root, "cv", key, lambda: collect(
-        common_voice_candidates(settings, seed), settings.max_clips, settings.max_hours, 0.5, 15.0, "common_voice"))
+    return _load_folder_source(settings, cache_root, seed, "data.common_voice", CV_HOW_TO_GET, "cv",
+                               common_voice_candidates, (0.5, 15.0))
 
 
 MSWC_HOW_TO_GET = ("download the Spanish audio and splits of the Multilingual Spoken Words Corpus "
@@ -260,10 +268,8 @@ def spoken_words_candidates(settings, seed: int) -> Iterator[Candidate]:
 
 def load_spoken_words(settings, cache_root: Path, seed: int) -> tuple[list[SpeechClip], list[dict]]:
     """MSWC single words (about 1 s each), capped and cached; (clips, rejects)."""
-    root, table = _folder_and_table(settings.dir, settings.table, "data.spoken_words", MSWC_HOW_TO_GET)
-    key = {**settings_for_key(settings), "seed": seed, "table_stamp": file_stamp(table)}
-    return cached(cache_root, "mswc", key, lambda: collect(
-        spoken_words_candidates(settings, seed), settings.max_clips, settings.max_hours, 0.2, 2.0, "spoken_words"))
+    return _load_folder_source(settings, cache_root, seed, "data.spoken_words", MSWC_HOW_TO_GET, "mswc",
+                               spoken_words_candidates, (0.2, 2.0))
 
 
 # ---------------------------------------------------------------- precomputed negative features
