@@ -55,10 +55,6 @@ def stream_scores(front_end: FrontEnd, head_paths: list, stream: np.ndarray, n_f
     return results
 
 
-def hours_of(n_chunks: int) -> float:
-    return n_chunks * CHUNK_SECONDS / 3600
-
-
 def vad_per_chunk(stream: np.ndarray) -> np.ndarray:
     """openWakeWord's Silero VAD score for every 80 ms chunk, with the runtime's own stateful class; (n_chunks,)."""
     from openwakeword.vad import VAD

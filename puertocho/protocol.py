@@ -19,6 +19,7 @@ from puertocho.evaluation import vad_gate
 from puertocho.export import onnx_scores
 from puertocho.metrics import (OperatingPoint, Utterance, choose_threshold, count_per_utterance, operating_point,
                                rate_with_bound, share_with_interval)
+from puertocho.report import share_detected_per_word
 
 # Fine steps near 1: a wake word's operating point usually lives there.
 THRESHOLDS = np.concatenate([np.round(np.arange(0.02, 0.98, 0.02), 2),
@@ -202,14 +203,7 @@ def report(calibration_positive: StreamSet, calibration_negative: StreamSet, tes
 
 def per_text_detection_share(streams: StreamSet, threshold: float, rules: Rules) -> dict[str, dict]:
     """For each confusable text: the share of its utterances the model fired on, and out of how many."""
-    counts = missed(streams, threshold, rules)
-    per_text: dict[str, list[int]] = {}
-    for row, count in zip(streams.rows, counts):
-        hits_total = per_text.setdefault(row["text"], [0, 0])
-        hits_total[0] += int(count > 0)
-        hits_total[1] += 1
-    return {text: {"share_detected": round(hits / total, 3), "utterances": total}
-            for text, (hits, total) in sorted(per_text.items())}
+    return share_detected_per_word([row["text"] for row in streams.rows], missed(streams, threshold, rules))
 
 
 def read_rows(path: Path) -> list[dict]:
