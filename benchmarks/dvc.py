@@ -87,18 +87,8 @@ def rows_status(result: dict) -> list[tuple[str, str, object, str]]:
 
 
 def tiny_params(base: dict) -> dict:
-    try:
-        from tests.conftest import tiny_params as from_tests
-        return from_tests(base)
-    except ImportError:  # a checkout without tests/: the same profile
-        params = yaml.safe_load(yaml.safe_dump(base))
-        for section, values in {"data": {"positive_count": 48, "confusable_count": 16, "speech_count": 24,
-                                         "noise_count": 12},
-                                "training": {"epochs": 2, "batch_size": 16},
-                                "test": {"positive_count": 12, "negative_hours": 0.02, "calibration_hours": 0.01,
-                                         "sentence_pool": 24, "rooms": 2}}.items():
-            params[section].update(values)
-        return params
+    from puertocho.profiles import apply_profile, load_profiles
+    return apply_profile(base, load_profiles()["tiny"])
 
 
 def run_repro(config: Config) -> dict:
@@ -119,7 +109,7 @@ def run_repro(config: Config) -> dict:
             (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
             subprocess.run(["git", "commit", "-qam", "bench: tiny params"], cwd=clone, env=env, check=True,
                            capture_output=True)
-            result["params"] = "tiny profile (tests/conftest.py TINY)"
+            result["params"] = "tiny profile (profiles.yaml)"
         else:
             result["params"] = "params.yaml at HEAD"
         steps = [("full_repro", [_dvc(), "repro"]), ("noop_repro", [_dvc(), "repro"]),
