@@ -217,6 +217,10 @@ class TrainingParams:
     negative_weight_ramp_fraction: float = 0.0
     loss: str = "bce"                 # bce | focal
     focal_gamma: float = 2.0          # focal only: (1 - p_true)^gamma down-weights windows already right
+    # hard-negative mining: after each epoch past warm-up, the top share of training negatives by score weigh
+    # hard_negative_weight times more in the next epoch (0 = off)
+    hard_negative_share: float = 0.0
+    hard_negative_weight: float = 3.0
     keep_checkpoints: int = 3
     selection_metric: str = "val_recall_at_low_false_accepts"
     # the validation negative shares at which recall is averaged for selection (many windows, not three)
@@ -234,6 +238,9 @@ class TrainingParams:
                  "use a share in [0, 1] (0 = no ramp)")
         _require(self.loss in ("bce", "focal"), f"{section}.loss", "use bce or focal")
         _require(self.focal_gamma >= 0, f"{section}.focal_gamma", "use 0 or more (0 = plain BCE)")
+        _require(0.0 <= self.hard_negative_share < 1.0, f"{section}.hard_negative_share",
+                 "use a share in [0, 1) of the training negatives (0 = off)")
+        _require(self.hard_negative_weight >= 1.0, f"{section}.hard_negative_weight", "use 1 or more")
         _require(self.keep_checkpoints >= 1, f"{section}.keep_checkpoints", "use 1 or more")
         _require(self.average_best >= 1, f"{section}.average_best", "use 1 or more (1 = the best checkpoint)")
         _require(len(self.selection_false_accept_shares) > 0

@@ -88,6 +88,21 @@ def negative_weight_at(step: int, total_steps: int, final_weight: float, ramp_fr
     return 1.0 + (final_weight - 1.0) * step / ramp_steps
 
 
+def hard_negative_multipliers(probabilities: np.ndarray, is_negative: np.ndarray, share: float,
+                              weight: float) -> np.ndarray:
+    """Per-window loss multipliers (n,) float32 for the next epoch: `weight` for the top `share` of negative
+    windows by the head's current score (what it now mistakes for the word), 1 for every other window."""
+    multipliers = np.ones(len(probabilities), np.float32)
+    negative_index = np.flatnonzero(is_negative)
+    count = int(round(share * len(negative_index)))
+    if count == 0:
+        return multipliers
+    # stable sort: equal scores keep their order, so the choice is the same on every run
+    hardest = negative_index[np.argsort(-probabilities[negative_index], kind="stable")[:count]]
+    multipliers[hardest] = weight
+    return multipliers
+
+
 def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, loss: str = "bce",
                   focal_gamma: float = 2.0) -> torch.Tensor:
     """Mean weighted BCE with logits, or focal loss: BCE times (1 - p_true)^gamma, which lets windows the head
@@ -153,6 +168,7 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     warmup_epochs = int(np.ceil(params.warmup_fraction * params.epochs))
     state = TrainState()
+    hard_multipliers = torch.ones(len(x_train), device=device)   # hard-negative mining's loss multipliers
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     last = checkpoint_dir / "last.pt"
     if last.exists():
@@ -162,6 +178,7 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
             optimizer.load_state_dict(saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
             state = saved["state"]
+            hard_multipliers = saved["hard_negative_multipliers"].to(device)
             torch.set_rng_state(saved["torch_rng"])
             log.info("Resuming from %s after epoch %d", last, state.epoch)
             for record in state.history:  # loggers start afresh: give them the epochs already done
@@ -182,7 +199,7 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
             # the global step alone, so a resumed run weighs each step as the uninterrupted one did.
             negative_weight = negative_weight_at(state.epoch * steps_per_epoch + step, planned_steps,
                                                  params.negative_weight, params.negative_weight_ramp_fraction)
-            weights = torch.where(positive[index], 1.0, negative_weight)
+            weights = torch.where(positive[index], 1.0, negative_weight) * hard_multipliers[index]
             loss = train_step(model, optimizer, scheduler, scaler, x_train[index], y_train[index], weights,
                               params.grad_clip_norm, params.loss, params.focal_gamma)
             total_loss += loss.item() * len(index)
@@ -191,6 +208,12 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
         scores = classification_scores(labels, probabilities, 0.5)
         negatives = labels < 0.5
         state.epoch += 1
+        if params.hard_negative_share > 0 and state.epoch >= warmup_epochs:
+            # Mine the training negatives the head now scores highest; they weigh more in the next epoch.
+            _, train_probabilities = evaluate_windows(model, x_train, y_train)
+            hard_multipliers = torch.from_numpy(hard_negative_multipliers(
+                train_probabilities, (~positive).cpu().numpy(), params.hard_negative_share,
+                params.hard_negative_weight)).to(device)
         record = EpochRecord(state.epoch, total_loss / len(x_train), val_loss, scores["accuracy"], scores["recall"],
                              float(np.mean(probabilities[negatives] >= 0.5)) if negatives.any() else 0.0,
                              recall_at_low_false_accepts(labels, probabilities, params.selection_false_accept_shares),
@@ -213,7 +236,7 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
         tmp = last.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "state": state, "torch_rng": torch.get_rng_state(),
-                    "config_hash": config_hash}, tmp)
+                    "hard_negative_multipliers": hard_multipliers.cpu(), "config_hash": config_hash}, tmp)
         tmp.replace(last)  # atomic: a kill mid-save leaves the previous checkpoint usable
         log.info("epoch %d: train_loss %.4f val_loss %.4f val_acc %.3f val_recall %.3f val_fpr %.4f "
                  "negative_weight %.2f (%.1fs)", record.epoch, record.train_loss, record.val_loss,

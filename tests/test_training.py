@@ -9,12 +9,14 @@ import pytest
 import torch
 
 from puertocho.params import ModelParams, TrainingParams
-from puertocho.training import recall_at_low_false_accepts, train
+from puertocho.training import hard_negative_multipliers, recall_at_low_false_accepts, train
 
 MODEL = dataclasses.replace(ModelParams(), head="cnn", hidden_size=16)
-# The negative weight ramps over the first half of the steps: the resume test also covers the ramp.
+# The negative weight ramps over the first half of the steps and the hardest 10% of negatives are mined after
+# each epoch: the resume test also covers the ramp and the mined weights a killed run must get back.
 SETTINGS = TrainingParams(batch_size=16, learning_rate=3e-3, epochs=4, early_stopping_patience=10, seed=5,
-                          negative_weight=2.0, negative_weight_ramp_fraction=0.5, keep_checkpoints=2)
+                          negative_weight=2.0, negative_weight_ramp_fraction=0.5, keep_checkpoints=2,
+                          hard_negative_share=0.1, hard_negative_weight=4.0)
 
 
 def toy_data(seed=0, n=160):
@@ -132,3 +134,21 @@ def test_focal_training_with_the_convattn_head_learns(tmp_path):
     settings = dataclasses.replace(SETTINGS, loss="focal", epochs=3)
     _, state = train(model, settings, toy_data(0), toy_data(1, 80), tmp_path / "focal", "hash")
     assert state.history[-1].train_loss < state.history[0].train_loss
+
+
+def test_hard_negative_multipliers_weigh_the_top_scoring_negatives_only():
+    probabilities = np.array([0.9, 0.8, 0.1, 0.7, 0.95, 0.2, 0.6, 0.3, 0.05, 0.4, 0.5])
+    is_negative = np.array([False, True, True, True, False, True, True, True, True, True, True])
+    multipliers = hard_negative_multipliers(probabilities, is_negative, 0.25, 5.0)
+    # 9 negatives, a quarter rounds to 2: the two highest negative scores (0.8, 0.7); positives never change
+    assert multipliers.tolist() == [1, 5, 1, 5, 1, 1, 1, 1, 1, 1, 1]
+    assert hard_negative_multipliers(probabilities, is_negative, 0.0, 5.0).tolist() == [1.0] * 11
+
+
+def test_mining_changes_training_and_off_is_plain_training(tmp_path):
+    _, mined = run_training(tmp_path, "mined")
+    plain_settings = dataclasses.replace(SETTINGS, hard_negative_share=0.0)
+    _, plain = train(MODEL, plain_settings, toy_data(0), toy_data(1, 80), tmp_path / "plain", "hash")
+    # the first epoch is the same (mining starts after it), later ones differ
+    assert mined.history[0].train_loss == plain.history[0].train_loss
+    assert [r.train_loss for r in mined.history[1:]] != [r.train_loss for r in plain.history[1:]]
