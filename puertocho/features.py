@@ -90,8 +90,10 @@ class FrontEnd:
         mels = mels.reshape(n_clips, (n_chunks - 1) * MEL_PER_CHUNK, MEL_BINS)
         return np.concatenate([first, mels], axis=1)
 
-    def embed(self, mel_windows: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        """(n, 76, 32) mel windows -> (n, 96) embeddings."""
+    def embed(self, mel_windows: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """(n, 76, 32) mel windows -> (n, 96) embeddings. The embedding model's activations grow with the batch
+        (4,096 windows took 5.7 GB, 512 take 1.2 GB, as fast and with the same bytes), and onnxruntime keeps
+        its peak allocation for the session's life: batches stay small."""
         out = np.empty((len(mel_windows), EMBEDDING_DIM), dtype=np.float32)
         for start in range(0, len(mel_windows), batch_size):
             batch = mel_windows[start:start + batch_size, :, :, None].astype(np.float32)

@@ -69,3 +69,10 @@ def test_vad_gated_scores_equal_the_runtime_with_its_vad(front_end, speech_strea
                        for i in range(0, len(speech_stream), CHUNK)])
     np.testing.assert_allclose(gated, theirs, atol=1e-4)
     assert (gated == 0).sum() > 5  # the gate really closed somewhere (the leading silence)
+
+
+def test_embedding_batch_size_changes_memory_not_bytes(front_end):
+    """embed() runs in small batches to bound memory; the embeddings must not depend on the batch size."""
+    rng = np.random.default_rng(3)
+    mel_windows = rng.uniform(-2, 4, size=(700, 76, 32)).astype(np.float32)
+    assert np.array_equal(front_end.embed(mel_windows, batch_size=96), front_end.embed(mel_windows, batch_size=4096))
