@@ -16,15 +16,15 @@ class AudioError(ValueError):
     """An audio file the pipeline cannot use; the message names the file and the fix."""
 
 
-def _open(path: Path) -> tuple[np.ndarray, int, str]:
-    """Decode any soundfile-readable file to float32 (frames, channels)."""
+def _open(path: Path, dtype: str = "float32") -> tuple[np.ndarray, int, str]:
+    """Decode any soundfile-readable file to float32 (or int16) (frames, channels)."""
     if not path.exists():
         raise AudioError(f"{path}: file not found.")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes); delete it or record it again.")
     try:
         info = sf.info(str(path))
-        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        samples, rate = sf.read(str(path), dtype=dtype, always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError(f"{path}: not a readable audio file ({error}); delete it or {CONVERT_HINT}.") from error
     if samples.shape[0] == 0:
@@ -32,10 +32,11 @@ def _open(path: Path) -> tuple[np.ndarray, int, str]:
     return samples, rate, info.subtype
 
 
-def read_clip(path: str | Path) -> np.ndarray:
-    """Read a pipeline clip that must already be 16 kHz mono 16-bit; return float32 (n,) in [-1, 1]."""
+def read_clip(path: str | Path, pcm16: bool = False) -> np.ndarray:
+    """Read a pipeline clip that must already be 16 kHz mono 16-bit; return float32 (n,) in [-1, 1], or with
+    pcm16 the int16 samples themselves (half the memory; to_float gives the same float32 back)."""
     path = Path(path)
-    samples, rate, subtype = _open(path)
+    samples, rate, subtype = _open(path, "int16" if pcm16 else "float32")
     problems = []
     if rate != SAMPLE_RATE:
         problems.append(f"{rate} Hz instead of {SAMPLE_RATE} Hz")
@@ -68,6 +69,13 @@ def write_clip(path: str | Path, samples: np.ndarray) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), np.clip(samples, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
+
+
+def to_float(samples: np.ndarray) -> np.ndarray:
+    """int16 PCM -> float32 in [-1, 1) exactly as soundfile reads a 16-bit file (x / 32768); float passes through."""
+    if samples.dtype == np.int16:
+        return samples.astype(np.float32) / 32768
+    return samples
 
 
 def to_int16(samples: np.ndarray) -> np.ndarray:

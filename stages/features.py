@@ -101,10 +101,11 @@ def run(params, args):
 def write_calibration_stream(path, clips_by_kind, params, front_end):
     """The validation split's wake phrases (training voices, never trained on) one after another in the
     validation backgrounds: embeddings and VAD per chunk, and where each phrase sits (chunk indices)."""
-    clips = clips_by_kind.get(("positive", "validation"), [])
+    clips = [audio.to_float(c) for c in clips_by_kind.get(("positive", "validation"), [])]
     if not clips:
         raise FileNotFoundError("no validation positives to calibrate the threshold on: raise data.positive_count")
-    backgrounds = clips_by_kind.get(("noise", "validation"), []) + clips_by_kind.get(("speech", "validation"), [])
+    backgrounds = [audio.to_float(c) for c in
+                   clips_by_kind.get(("noise", "validation"), []) + clips_by_kind.get(("speech", "validation"), [])]
     rng = np.random.default_rng(params.data.seed + 10)
     stream, utterances = positive_stream(clips, params.evaluate.calibration_gap_seconds,
                                          params.evaluate.calibration_snr_db_range, rng, backgrounds)
@@ -117,14 +118,14 @@ def write_held_out_streams(out, clips_by_kind, params, front_end):
     (test_real_speech.npz, negatives) and the user's own held-out takes (test_house_positive.npz). The
     evaluate stage reports each apart from the synthetic test set; nothing is written when there is none."""
     rng = np.random.default_rng(params.data.seed + 20)
-    talk = clips_by_kind.get(("speech", "test"), []) + clips_by_kind.get(("confusable", "test"), [])
+    talk = [audio.to_float(c) for kind in ("speech", "confusable") for c in clips_by_kind.get((kind, "test"), [])]
     for path in (out / "test_real_speech.npz", out / "test_house_positive.npz"):
         path.unlink(missing_ok=True)
     if talk:
         stream, _ = positive_stream(talk, 0.5, [30.0, 40.0], rng)
         np.savez(out / "test_real_speech.npz", embeddings=front_end.stream_embeddings(audio.to_int16(stream)),
                  vad=vad_per_chunk(stream))
-    house = clips_by_kind.get(("positive", "test"), [])
+    house = [audio.to_float(c) for c in clips_by_kind.get(("positive", "test"), [])]
     if house:
         stream, utterances = positive_stream(house, params.evaluate.calibration_gap_seconds, [20.0, 30.0], rng)
         np.savez(out / "test_house_positive.npz", embeddings=front_end.stream_embeddings(audio.to_int16(stream)),

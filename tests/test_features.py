@@ -76,3 +76,26 @@ def test_embedding_batch_size_changes_memory_not_bytes(front_end):
     rng = np.random.default_rng(3)
     mel_windows = rng.uniform(-2, 4, size=(700, 76, 32)).astype(np.float32)
     assert np.array_equal(front_end.embed(mel_windows, batch_size=96), front_end.embed(mel_windows, batch_size=4096))
+
+
+def test_int16_clips_give_the_same_windows_as_float_clips(front_end, tmp_path):
+    """The features stage keeps clips as int16 to halve its memory: the windows must be the same bytes."""
+    import soundfile as sf
+
+    from puertocho import audio
+    from puertocho.examples import build_windows
+    from puertocho.params import AugmentParams
+    rng = np.random.default_rng(11)
+    paths = []
+    for index, seconds in enumerate([0.7, 1.3, 3.1, 4.5]):  # shorter and longer than a 2 s window
+        path = tmp_path / f"clip_{index}.wav"
+        sf.write(path, (rng.standard_normal(int(seconds * 16000)) * 2500).astype(np.int16), 16000, subtype="PCM_16")
+        paths.append(path)
+    as_float = [audio.read_clip(p) for p in paths]
+    as_int16 = [audio.read_clip(p, pcm16=True) for p in paths]
+    assert all(c.dtype == np.int16 for c in as_int16)
+    assert all(np.array_equal(audio.to_float(i), f) for i, f in zip(as_int16, as_float))
+    for placement in ("end", "crop"):
+        expected = build_windows(front_end, as_float, placement, as_float, AugmentParams(), 16, seed=4, copies=2)
+        got = build_windows(front_end, as_int16, placement, as_int16, AugmentParams(), 16, seed=4, copies=2)
+        assert np.array_equal(expected, got)
