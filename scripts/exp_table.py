@@ -28,12 +28,17 @@ def figures(data: dict) -> dict | None:
         return None
     params = data["params"]["params.yaml"]["data"]
     engines = metrics["test"]["false_rejects_by"]["engine"]
+    seen = metrics.get("seen_in_training") or {}
     return {"training.seed": params["training"]["seed"], "data.seed": params["data"]["seed"],
             "threshold": metrics["threshold"], "fa_h": metrics["false_accepts_per_hour"],
             "fa_h_up": metrics["false_accepts_per_hour_upper95"], "frr": metrics["false_reject_rate"],
             "frr_lo": metrics["false_reject_rate_low95"], "frr_hi": metrics["false_reject_rate_high95"],
             **{f"frr_{name}": value["false_reject_rate"] for name, value in engines.items()},
-            "confusables": metrics["test"]["confusables_detected_per_utterance"]}
+            "confusables": metrics["test"]["confusables_detected_per_utterance"],
+            # engines that also trained this run: reported apart from the headline (not held-out voices)
+            # (from params: DVC's metrics keep numbers only, not the list of engines)
+            "seen": "+".join(e for e in params["data"]["engines"] if e in ("piper", "kokoro")) or "-",
+            "frr_seen": seen.get("false_reject_rate")}
 
 
 def main() -> None:
