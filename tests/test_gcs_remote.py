@@ -69,6 +69,20 @@ def _read_data(handler, query):
     return {"meta": server.json.loads(meta), "content": content, "content-type": kind}
 
 server._read_data = _read_data
+
+# The emulator rewrites its whole index (.meta) in place after every upload, so the SIGKILL of the outage test
+# can land between truncate and write and leave an empty index the restart cannot read: a fault of the emulator,
+# not a thing a real bucket does. Written to a temporary file and renamed, the index is always whole.
+from gcp_storage_emulator import storage
+_write_bytes = storage._FileStore.write_bytes
+
+def _write_bytes_atomically(self, rel, data):
+    if rel != ".meta" or self._root is None:
+        return _write_bytes(self, rel, data)
+    _write_bytes(self, ".meta.tmp", data)
+    os.replace(self._disk_path(".meta.tmp"), self._disk_path(".meta"))
+
+storage._FileStore.write_bytes = _write_bytes_atomically
 sys.exit(main())
 """
 

@@ -84,7 +84,9 @@ def test_negative_plan_gives_neural_engines_their_share_only_when_they_train(bas
     from puertocho.params import parse_params
     from puertocho.sources import training_voice_ids
     from stages.generate_negative import negative_plan
-    params = parse_params(base_params)
+    espeak_params = yaml.safe_load(yaml.safe_dump(base_params))
+    espeak_params["data"]["engines"] = ["espeak"]
+    params = parse_params(espeak_params)
     texts = [f"frase {i}" for i in range(400)]
     espeak_only = negative_plan(texts, params.data, random.Random(0), training_voice_ids(params.data), 0.5)
     assert {u.engine for u in espeak_only} == {"espeak"} and [u.text for u in espeak_only] == texts
