@@ -145,7 +145,7 @@ def test_hard_negative_multipliers_weigh_the_top_scoring_negatives_only():
     assert hard_negative_multipliers(probabilities, is_negative, 0.0, 5.0).tolist() == [1.0] * 11
 
 
-def test_mining_changes_training_and_off_is_plain_training(tmp_path):
+def test_mining_starts_after_the_first_epoch_and_changes_training(tmp_path):
     _, mined = run_training(tmp_path, "mined")
     plain_settings = dataclasses.replace(SETTINGS, hard_negative_share=0.0)
     _, plain = train(MODEL, plain_settings, toy_data(0), toy_data(1, 80), tmp_path / "plain", "hash")
