@@ -102,8 +102,10 @@ def augment_batch(clean: np.ndarray, noise: np.ndarray, settings, generator: tor
         signal = torch.where(reverb.to(device).unsqueeze(-1), reverberate(signal, rirs), signal)
     snr = uniform(settings.snr_db_range, n_rows, generator).to(device)
     snr = torch.where(is_clean.to(device), torch.full_like(snr, 60.0), snr)
-    has_signal = signal.pow(2).mean(dim=-1) > 1e-10
-    mixed = torch.where(has_signal.unsqueeze(-1), mix_at_snr(signal, noise_t, snr), noise_t)
+    has_signal = signal.pow(2).mean(dim=-1, keepdim=True) > 1e-10
+    has_noise = noise_t.pow(2).mean(dim=-1, keepdim=True) > 1e-10
+    # No speech: the noise alone. Digital-silence noise: the speech alone (an SNR against nothing is undefined).
+    mixed = torch.where(has_signal & has_noise, mix_at_snr(signal, noise_t, snr), torch.where(has_signal, signal, noise_t))
     gain = uniform(settings.gain_db_range, n_rows, generator).to(device)
     out = apply_gain_db(mixed, gain)
     dither = torch.randn(out.shape, generator=generator).to(device) * (2.0 / 32768)

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from puertocho import audio
 from puertocho.augment import align_direct_path, augment_batch, place_at_end, random_crop, speed_perturb
-from puertocho.features import FrontEnd, clip_samples_for
+from puertocho.features import CHUNK, FrontEnd, clip_samples_for
 from puertocho.real_speech import speaker_of
 from puertocho.sources import ClipRecord
 
@@ -97,6 +97,87 @@ def build_windows(front_end: FrontEnd, clips: list[np.ndarray], placement: str, 
         noisy = augment_batch(clean, noise, augment, generator, device, measured_rirs)
         out[first:first + len(batch)] = front_end.clip_windows(audio.to_int16(noisy), n_frames)
     return out
+
+
+def background_pool(noise: list[np.ndarray], speech: list[np.ndarray], augment, seed: int,
+                    seconds: float = 4.0) -> list[np.ndarray]:
+    """A split's backgrounds: its noise and speech clips, plus augment.babble_backgrounds clips of babble (3-6
+    of the split's own sentences at once) and augment.music_backgrounds of music-like audio (chords over a
+    beat), int16 (n,) each. The kinds of background a home has; never the test set's audio (other sentences,
+    other seeds)."""
+    from puertocho.test_set import background
+    rng = np.random.default_rng(seed)
+    n_samples = int(seconds * audio.SAMPLE_RATE)
+    talk = [audio.to_float(clip) for clip in speech[:2000]] if augment.babble_backgrounds else []
+    made = [background("babble", n_samples, talk, rng) for _ in range(augment.babble_backgrounds if talk else 0)]
+    made += [background("music", n_samples, [], rng) for _ in range(augment.music_backgrounds)]
+    return list(noise) + list(speech) + [audio.to_int16(clip) for clip in made]
+
+
+def image_source_rooms(count: int, rt60_range, seed: int) -> list[np.ndarray]:
+    """count shoebox rooms by the image-source method (pyroomacoustics), as impulse responses starting at the
+    direct path; [] for 0. Drawn from the augment seed: the same simulator as the test set, never its rooms."""
+    if count <= 0:
+        return []
+    from puertocho.test_set import room_bank
+    return [room.impulse_response for room in room_bank(count, rt60_range, np.random.default_rng(seed))]
+
+
+def looped_background(backgrounds: list[np.ndarray], n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Background clips laid end to end until n_samples, each at its own level; float32 (n_samples,)."""
+    out = np.zeros(n_samples, dtype=np.float32)
+    position = 0
+    while position < n_samples:
+        clip = audio.to_float(backgrounds[rng.integers(len(backgrounds))])
+        clip = clip / (np.sqrt(np.mean(np.square(clip))) + 1e-9) * np.float32(10 ** (rng.uniform(-6, 0) / 20))
+        end = min(position + len(clip), n_samples)
+        out[position:end] = clip[:end - position]
+        position = end
+    return out
+
+
+def talk_segments(clips: list[np.ndarray], n_segments: int, segment_samples: int, rng: np.random.Generator):
+    """Yield n_segments float32 (segment_samples,) rows of continuous talk: the clips in a shuffled order, end
+    to end, each at its own level (-6..+3 dB), with 0.1-0.8 s pauses; the order wraps around when it runs out."""
+    order, cursor = rng.permutation(len(clips)), 0
+    for _ in range(n_segments):
+        row = np.zeros(segment_samples, dtype=np.float32)
+        position = int(rng.uniform(0.0, 0.5) * audio.SAMPLE_RATE)
+        while position < segment_samples:
+            clip = audio.to_float(clips[order[cursor % len(order)]]) * np.float32(10 ** (rng.uniform(-6, 3) / 20))
+            cursor += 1
+            end = min(position + len(clip), segment_samples)
+            row[position:end] = clip[:end - position]
+            position = end + int(rng.uniform(0.1, 0.8) * audio.SAMPLE_RATE)
+        yield row
+
+
+def talk_stream_windows(front_end: FrontEnd, clips: list[np.ndarray], backgrounds: list[np.ndarray], augment,
+                        n_frames: int, seed: int, hours: float, stride_frames: int, segment_seconds: float = 30.0,
+                        batch_segments: int = 8, measured_rirs: list[np.ndarray] | None = None,
+                        desc: str = "") -> np.ndarray:
+    """Negative windows from continuous talk, as the Pi hears it between wake words: talk_segments of the
+    clips (sentences, confusables), each segment reverberated, mixed into looped background at an SNR and
+    scaled (augment), then streamed through the front-end; every stride_frames-th head input is kept. One
+    streamed second costs 12.5 embeddings and gives windows at every offset of every word, where a clip gives
+    one window. (n, n_frames, 96) float32; empty for hours 0."""
+    if hours <= 0 or not clips:
+        return np.empty((0, n_frames, 96), dtype=np.float32)
+    background_rng = np.random.default_rng(seed + 1)
+    generator = torch.Generator().manual_seed(seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    segment = int(segment_seconds * audio.SAMPLE_RATE) // CHUNK * CHUNK
+    n_segments = max(1, int(round(hours * 3600 / segment_seconds)))
+    segments = talk_segments(clips, n_segments, segment, np.random.default_rng(seed))
+    out = []
+    for first in tqdm(range(0, n_segments, batch_segments), desc=desc or "talk streams", unit="batch", mininterval=2):
+        talk = np.stack([next(segments) for _ in range(min(batch_segments, n_segments - first))])
+        noise = np.stack([looped_background(backgrounds, segment, background_rng) for _ in talk])
+        noisy = augment_batch(talk, noise, augment, generator, device, measured_rirs)
+        for row in audio.to_int16(noisy):
+            # the first n_frames inputs still hold the runtime's start-up silence
+            out.append(np.ascontiguousarray(front_end.stream_windows(row, n_frames)[n_frames::stride_frames]))
+    return np.concatenate(out)
 
 
 def crop_float(clip: np.ndarray, total_samples: int, rng: np.random.Generator) -> np.ndarray:

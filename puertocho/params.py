@@ -190,6 +190,11 @@ class AugmentParams:
     end_offset_range: list[float] = field(default_factory=lambda: [0.0, 0.3])
     speed_range: list[float] = field(default_factory=lambda: [0.9, 1.1])
     rir_dir: str = ""
+    image_source_rooms: int = 0
+    babble_backgrounds: int = 0
+    music_backgrounds: int = 0
+    talk_stream_hours: float = 0.0
+    talk_stream_stride_frames: int = 4
 
     def check(self, section: str) -> None:
         _require(self.copies_per_clip >= 1 and self.validation_negative_copies >= 1, f"{section}.copies_per_clip",
@@ -198,6 +203,13 @@ class AugmentParams:
                  "keep speed factors within (0.5, 2.0)")
         for name in ("snr_db_range", "rt60_range", "gain_db_range", "end_offset_range", "speed_range"):
             _check_range(getattr(self, name), f"{section}.{name}")
+        for name in ("image_source_rooms", "babble_backgrounds", "music_backgrounds"):
+            _require(getattr(self, name) >= 0, f"{section}.{name}", "use a count, 0 or more (0 = none)")
+        _require(self.talk_stream_hours >= 0, f"{section}.talk_stream_hours", "use hours, 0 or more (0 = off)")
+        _require(self.talk_stream_stride_frames >= 1, f"{section}.talk_stream_stride_frames",
+                 "use 1 or more frames between kept windows")
+        _require(not (self.rir_dir and self.image_source_rooms), f"{section}.image_source_rooms",
+                 "set either rir_dir (measured rooms) or image_source_rooms (simulated), not both")
         for name in ("clean_probability", "reverb_probability"):
             _require(0.0 <= getattr(self, name) <= 1.0, f"{section}.{name}", "use a probability in [0, 1]")
 

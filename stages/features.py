@@ -11,7 +11,8 @@ import numpy as np
 from puertocho import audio
 from puertocho.cli import stage_main
 from puertocho.evaluation import positive_stream, vad_per_chunk
-from puertocho.examples import assign_splits, build_windows, load_clips, load_rirs
+from puertocho.examples import (assign_splits, background_pool, build_windows, image_source_rooms, load_clips,
+                                load_rirs, talk_stream_windows)
 from puertocho.features import FrontEnd, sha256_of
 from puertocho.real_speech import open_precomputed, sample_precomputed
 from puertocho.report import data_report, write_json
@@ -32,9 +33,14 @@ def run(params, args):
     if precomputed.path:
         open_precomputed(precomputed.path, params.model.n_frames)  # a wrong file fails now, not after the features
     front_end = FrontEnd()
-    measured_rirs = load_rirs(params.augment.rir_dir)
+    augment = params.augment
+    # Rooms: measured (augment.rir_dir), image-source (augment.image_source_rooms), or else statistical tails.
+    measured_rirs = load_rirs(augment.rir_dir) or image_source_rooms(augment.image_source_rooms, augment.rt60_range,
+                                                                     augment.seed + 1000)
     split_rows = []
     arrays = {"train": ([], [], []), "validation": ([], [], [])}
+    kind_names = list(KINDS) + (["talk_stream"] if augment.talk_stream_hours > 0 else []) + (
+        ["precomputed"] if precomputed.path else [])
     clips_by_kind = {}
     for name, folder in folders.items():
         splits = assign_splits(records[name], params.data.validation_fraction, params.data.seed,
@@ -45,9 +51,11 @@ def run(params, args):
             clips_by_kind.setdefault((record.kind, split), []).append(clip)
     for split in ("train", "validation"):
         # Backgrounds come from the same split's noise and speech, so validation hears nothing trained on.
-        backgrounds = clips_by_kind.get(("noise", split), []) + clips_by_kind.get(("speech", split), [])
-        if not backgrounds:
+        if not clips_by_kind.get(("noise", split), []) + clips_by_kind.get(("speech", split), []):
             raise FileNotFoundError(f"no noise or speech clips in the {split} split: raise data.noise_count")
+        # Plus babble and music made from the same split (augment.babble_backgrounds, music_backgrounds).
+        backgrounds = background_pool(clips_by_kind.get(("noise", split), []), clips_by_kind.get(("speech", split), []),
+                                      augment, augment.seed + 500 + (0 if split == "train" else 1))
         for kind_index, (kind, (placement, label)) in enumerate(KINDS.items()):
             clips = clips_by_kind.get((kind, split), [])
             if not clips:
@@ -56,11 +64,23 @@ def run(params, args):
             seed = params.augment.seed + 100 * kind_index + (0 if split == "train" else 1)
             # Validation negatives get several crops each: checkpoint selection reads their top 0.1-1%.
             copies = params.augment.validation_negative_copies if split == "validation" and label == 0.0 else None
-            windows = build_windows(front_end, clips, placement, backgrounds, params.augment, params.model.n_frames,
+            windows = build_windows(front_end, clips, placement, backgrounds, augment, params.model.n_frames,
                                     seed, desc=f"{split} {kind}", measured_rirs=measured_rirs, copies=copies)
             arrays[split][0].append(windows)
             arrays[split][1].append(np.full(len(windows), label, np.float32))
             arrays[split][2].append(np.full(len(windows), kind_index, np.int8))
+        if augment.talk_stream_hours > 0:
+            # Validation gets hours in the split's proportion, so selection reads stream windows too.
+            fraction = params.data.validation_fraction
+            hours = augment.talk_stream_hours * (1.0 if split == "train" else fraction / max(1e-9, 1.0 - fraction))
+            talk = clips_by_kind.get(("speech", split), []) + clips_by_kind.get(("confusable", split), [])
+            windows = talk_stream_windows(front_end, talk, backgrounds, augment, params.model.n_frames,
+                                          augment.seed + 700 + (0 if split == "train" else 1), hours,
+                                          augment.talk_stream_stride_frames, measured_rirs=measured_rirs,
+                                          desc=f"{split} talk streams")
+            arrays[split][0].append(windows)
+            arrays[split][1].append(np.zeros(len(windows), np.float32))
+            arrays[split][2].append(np.full(len(windows), kind_names.index("talk_stream"), np.int8))
         count = precomputed.train_windows if split == "train" else precomputed.validation_windows
         if precomputed.path and count:
             # openWakeWord's windows are already features: appended as negatives, no augmentation.
@@ -68,8 +88,7 @@ def run(params, args):
                                          params.data.validation_fraction, params.data.seed)
             arrays[split][0].append(windows)
             arrays[split][1].append(np.zeros(len(windows), np.float32))
-            arrays[split][2].append(np.full(len(windows), len(KINDS), np.int8))
-    kind_names = [*KINDS, "precomputed"] if precomputed.path else list(KINDS)
+            arrays[split][2].append(np.full(len(windows), kind_names.index("precomputed"), np.int8))
     counts = {}
     for split, (windows, labels, kinds) in arrays.items():
         if not windows:

@@ -63,6 +63,15 @@ def test_augment_batch_is_seeded_and_bounded():
     assert not np.allclose(first, clean)
 
 
+def test_digital_silence_as_noise_keeps_the_speech():
+    """An SNR against a silent background is undefined (it divided by zero and gave NaN): the speech stays."""
+    settings = AugmentParams(clean_probability=0.0, reverb_probability=0.0, gain_db_range=[0.0, 0.0])
+    clean = np.random.default_rng(0).standard_normal((3, 32000)).astype(np.float32) * 0.1
+    out = augment_batch(clean, np.zeros_like(clean), settings, torch.Generator().manual_seed(3))
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, clean, atol=1e-3)
+
+
 @pytest.mark.parametrize("factor", [0.9, 1.0, 1.15])
 def test_speed_perturb_changes_length_and_pitch_together(factor):
     from puertocho.augment import speed_perturb
