@@ -143,6 +143,7 @@ class DataParams:
     rate_range: list[float] = field(default_factory=lambda: [120.0, 200.0])
     pitch_range: list[float] = field(default_factory=lambda: [30.0, 70.0])
     confusable_count: int = 300
+    confusable_sentence_share: float = 0.0
     speech_count: int = 3000
     noise_count: int = 1500
     noise_seconds_range: list[float] = field(default_factory=lambda: [1.0, 4.0])
@@ -171,7 +172,8 @@ class DataParams:
             _check_range(getattr(self, name), f"{section}.{name}")
         _require(len(self.variants) > 0, f"{section}.variants", "list at least one espeak variant ('none' = base)")
         _require(0.0 < self.validation_fraction < 1.0, f"{section}.validation_fraction", "use a value in (0, 1)")
-        for name in ("voice_transform_probability", "neural_speech_share", "neural_confusable_share"):
+        for name in ("voice_transform_probability", "neural_speech_share", "neural_confusable_share",
+                     "confusable_sentence_share"):
             _require(0.0 <= getattr(self, name) <= 1.0, f"{section}.{name}", "use a share in [0, 1]")
         _require(0.0 <= self.real_speech_test_fraction < 1.0, f"{section}.real_speech_test_fraction",
                  "use a value in [0, 1)")
@@ -181,6 +183,7 @@ class DataParams:
 class AugmentParams:
     seed: int = 7
     copies_per_clip: int = 1
+    positive_copies_per_clip: int = 1
     validation_negative_copies: int = 3
     clean_probability: float = 0.2
     snr_db_range: list[float] = field(default_factory=lambda: [0.0, 20.0])
@@ -199,6 +202,7 @@ class AugmentParams:
     def check(self, section: str) -> None:
         _require(self.copies_per_clip >= 1 and self.validation_negative_copies >= 1, f"{section}.copies_per_clip",
                  "copies_per_clip and validation_negative_copies must be 1 or more")
+        _require(self.positive_copies_per_clip >= 1, f"{section}.positive_copies_per_clip", "use 1 or more copies")
         _require(self.speed_range[0] > 0.5 and self.speed_range[1] < 2.0, f"{section}.speed_range",
                  "keep speed factors within (0.5, 2.0)")
         for name in ("snr_db_range", "rt60_range", "gain_db_range", "end_offset_range", "speed_range"):

@@ -41,6 +41,24 @@ def near_misses() -> list[str]:
     return sorted(words)
 
 
+# Confusable words inside everyday sentences, for training: what fires on the test streams is "la puerta",
+# "fuerte", "ocho por ocho" in running speech, not the words alone. Built from their own templates, disjoint
+# from the test set's TEST_CONFUSABLE_SENTENCES (tests/test_splits_and_synthesis.py checks it).
+_CONFUSABLE_ACTIONS = ["abrir la puerta", "cerrar la puerta del garaje", "ir al puerto", "cenar a las ocho",
+                       "regar el huerto", "hacer un bizcocho", "pintar el porche", "comprar un poncho",
+                       "llamar a Pocho", "leer Pinocho", "viajar a Puerto Rico", "aparcar el coche",
+                       "cortarse el pelo muy corto", "hablar más fuerte", "arreglar el techo", "salir esta noche",
+                       "comer mucho", "pasear por el puerto", "pintar las puertas", "volver a las ocho y media",
+                       "plantar tomates en el huerto", "ver el partido de las ocho", "comprar un coche nuevo"]
+_CONFUSABLE_OPENINGS = ["", "Por cierto, ", "Oye, ", "Hola, ", "Pues ", "Ya sabes que "]
+
+
+def confusable_sentences() -> list[str]:
+    """Several thousand sentences with a confusable word in running speech (training only)."""
+    return [f"{o}{s.lower() if o else s} {v} {a}" for o, s, v, a in
+            itertools.product(_CONFUSABLE_OPENINGS, _SUBJECTS, _VERBS, _CONFUSABLE_ACTIONS)]
+
+
 def confusable_texts() -> list[str]:
     """All confusable texts: listed words, near-misses, and running-speech uses."""
     return CONFUSABLE_WORDS + near_misses() + RUNNING_SPEECH_CONFUSABLES

@@ -64,6 +64,8 @@ def run(params, args):
             seed = params.augment.seed + 100 * kind_index + (0 if split == "train" else 1)
             # Validation negatives get several crops each: checkpoint selection reads their top 0.1-1%.
             copies = params.augment.validation_negative_copies if split == "validation" and label == 0.0 else None
+            if split == "train" and kind == "positive":
+                copies = augment.positive_copies_per_clip
             windows = build_windows(front_end, clips, placement, backgrounds, augment, params.model.n_frames,
                                     seed, desc=f"{split} {kind}", measured_rirs=measured_rirs, copies=copies)
             arrays[split][0].append(windows)

@@ -28,7 +28,10 @@ def run(params, args):
     synthesizer = CachedSynthesizer(args.cache)
     voices = training_voice_ids(data)
 
-    confusables = [rng.choice(text.confusable_texts()) for _ in range(data.confusable_count)]
+    # Words and near-misses, and (data.confusable_sentence_share) confusable words inside running sentences.
+    in_sentences = int(round(data.confusable_sentence_share * data.confusable_count))
+    confusables = [rng.choice(text.confusable_texts()) for _ in range(data.confusable_count - in_sentences)]
+    confusables += [rng.choice(text.confusable_sentences()) for _ in range(in_sentences)]
     pool = text.everyday_sentences()  # the test set speaks its own pool (text.test_sentences)
     sentences = rng.sample(pool, min(data.speech_count, len(pool)))
     records, rejects = synthesize_all(negative_plan(confusables, data, rng, voices, data.neural_confusable_share),

@@ -69,8 +69,15 @@ def test_repro_runs_every_stage_and_writes_every_declared_out(pipeline):
     assert len(manifest) - 1 == 48
     info = sf.info(str(repo / "data/positive" / manifest[1].split(",")[0]))
     assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
-    train_windows = np.load(repo / "data/features/train.npz")["windows"]
-    assert train_windows.shape[1:] == (16, 96) and train_windows.dtype == np.float32
+    train = np.load(repo / "data/features/train.npz")
+    assert train["windows"].shape[1:] == (16, 96) and train["windows"].dtype == np.float32
+    # every training wake phrase in positive_copies_per_clip copies; the talk streams' windows are negatives
+    augment = yaml.safe_load((repo / "params.yaml").read_text())["augment"]
+    split = (repo / "data/features/split.csv").read_text().splitlines()
+    train_positive_clips = sum(1 for row in split if row.endswith(",positive,train"))
+    assert int(train["labels"].sum()) == augment["positive_copies_per_clip"] * train_positive_clips
+    streamed = train["kinds"] == list(train["kind_names"]).index("talk_stream")
+    assert streamed.sum() > 0 and not train["labels"][streamed].any()
 
 
 def test_exported_model_loads_and_runs_in_openwakeword(pipeline):

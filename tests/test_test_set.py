@@ -12,12 +12,21 @@ from tests.conftest import tone
 
 
 def test_test_texts_never_appear_in_training_text():
-    training = set(text.everyday_sentences()) | set(text.confusable_texts())
+    training = set(text.everyday_sentences()) | set(text.confusable_texts()) | set(text.confusable_sentences())
     assert not training & set(text.test_sentences())
     assert not training & set(text.TEST_CONFUSABLE_SENTENCES)
     pairs = text.test_wake_texts(random.Random(0), 200, 0.5)
     assert 60 < sum(carrier for _, carrier in pairs) < 140
     assert all("Puertocho" in phrase for phrase, _ in pairs)
+
+
+def test_training_confusable_sentences_hold_a_confusable_word_and_never_the_wake_word():
+    sentences = text.confusable_sentences()
+    assert len(sentences) > 5000 and len(set(sentences)) == len(sentences)
+    words = ("puert", "ocho", "huerto", "bizcocho", "porche", "poncho", "pocho", "pinocho", "coche", "corto",
+             "fuerte", "techo", "noche", "mucho")
+    assert all(any(word in sentence.lower() for word in words) for sentence in sentences)
+    assert not any("puertocho" in sentence.lower() for sentence in sentences)
 
 
 def test_voice_plan_uses_only_held_out_voices_and_the_weights():
