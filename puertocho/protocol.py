@@ -159,6 +159,7 @@ def report(calibration_positive: StreamSet, calibration_negative: StreamSet, tes
     headline.update(share_with_interval(misses, len(counts)))
     at_threshold = next(p for p in test_points if p.threshold == threshold)
     confusable_counts = missed(confusable_utterances, threshold, rules)
+    seen_counts = missed(seen_positive, threshold, rules)
     metrics = {
         "threshold": threshold,
         "false_accepts_per_hour": headline["false_accepts_per_hour"],
@@ -184,9 +185,10 @@ def report(calibration_positive: StreamSet, calibration_negative: StreamSet, tes
                                                                       len(confusable_counts))["false_reject_rate"],
             "confusable_utterances": len(confusable_counts),
         },
-        "seen_in_training": {"engines": sorted(trained_engines),
-                             **share_with_interval(int(np.sum(missed(seen_positive, threshold, rules) == 0)),
-                                                   len(seen_positive.utterances))},
+        "seen_in_training": {"engines": sorted(trained_engines), **share_with_interval(int(np.sum(seen_counts == 0)),
+                                                                                     len(seen_counts)),
+                             # per engine as a dict: DVC's metrics keep dict keys, not the list above
+                             "by_engine": breakdown(seen_positive.rows, seen_counts)["engine"]},
         "calibration": {
             "false_accepts_per_hour": chosen.false_accepts_per_hour, "false_reject_rate": chosen.false_reject_rate,
             "hours_negative": round(calibration_negative.hours, 4), "positives": len(calibration_positive.utterances),

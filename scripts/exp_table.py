@@ -38,7 +38,9 @@ def figures(data: dict) -> dict | None:
             # engines that also trained this run: reported apart from the headline (not held-out voices)
             # (from params: DVC's metrics keep numbers only, not the list of engines)
             "seen": "+".join(e for e in params["data"]["engines"] if e in ("piper", "kokoro")) or "-",
-            "frr_seen": seen.get("false_reject_rate")}
+            "frr_seen": seen.get("false_reject_rate"),
+            **{f"frr_seen_{name}": (seen.get("by_engine") or {}).get(name, {}).get("false_reject_rate")
+               for name in ("piper", "kokoro")}}
 
 
 def main() -> None:
@@ -53,11 +55,11 @@ def main() -> None:
     rows = [(name, f) for name, f in rows if f and (not wanted or name in wanted)]
     if not rows:
         sys.exit("no experiment with metrics/eval.json found")
-    keys = list(rows[0][1])
+    keys = [k for k in rows[0][1] if any(f.get(k) is not None for _, f in rows)]   # runs before a column drop it
     print("| experiment | " + " | ".join(keys) + " |")
     print("|---" * (len(keys) + 1) + "|")
     for name, f in rows:
-        print(f"| {name} | " + " | ".join(f"{f.get(k, ''):.4g}" if isinstance(f.get(k), float) else str(f.get(k, ""))
+        print(f"| {name} | " + " | ".join(f"{f.get(k, ''):.4g}" if isinstance(f.get(k), float) else str(f.get(k) if f.get(k) is not None else "")
                                        for k in keys) + " |")
     if len(rows) > 1:
         spread = {k: max(f[k] for _, f in rows) - min(f[k] for _, f in rows)

@@ -1,4 +1,5 @@
 """The real pipeline: dvc repro on a tiny profile, an experiment, bad inputs, push and pull."""
+import csv
 import json
 import re
 import shutil
@@ -69,6 +70,12 @@ def test_repro_runs_every_stage_and_writes_every_declared_out(pipeline):
     assert len(manifest) - 1 == 48
     info = sf.info(str(repo / "data/positive" / manifest[1].split(",")[0]))
     assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    # half the confusables are sentences with a confusable word inside (tiny profile), the rest words
+    from puertocho import text
+    negatives = list(csv.DictReader(open(repo / "data/negative/manifest.csv")))
+    confusable_texts = [row["text"] for row in negatives if row["kind"] == "confusable"]
+    in_sentences = sum(t in set(text.confusable_sentences()) for t in confusable_texts)
+    assert 0 < in_sentences <= 8 and len(confusable_texts) - in_sentences > 0
     train = np.load(repo / "data/features/train.npz")
     assert train["windows"].shape[1:] == (16, 96) and train["windows"].dtype == np.float32
     # every training wake phrase in positive_copies_per_clip copies; the talk streams' windows are negatives

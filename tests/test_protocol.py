@@ -91,3 +91,10 @@ def test_engines_seen_in_training_stay_out_of_the_headline():
     assert blind["false_reject_rate"] == pytest.approx(1 / 3) and blind["test"]["utterances"] == 3
     assert loo["false_reject_rate"] == 0.0 and loo["test"]["utterances"] == 2
     assert loo["seen_in_training"]["utterances"] == 1 and loo["seen_in_training"]["false_reject_rate"] == 1.0
+    assert set(loo["seen_in_training"]["by_engine"]) == {"piper"}
+    assert loo["seen_in_training"]["by_engine"]["piper"]["false_reject_rate"] == 1.0
+    both, _ = report(calibration_positive, calibration_negative, test_positive, kinds, empty, RULES, 0.5, 0.05,
+                     trained_engines=frozenset({"piper", "kokoro"}))
+    by_engine = both["seen_in_training"]["by_engine"]
+    assert by_engine["piper"]["false_reject_rate"] == 1.0 and by_engine["kokoro"]["false_reject_rate"] == 0.0
+    assert by_engine["kokoro"]["utterances"] == 2
