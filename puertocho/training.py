@@ -116,6 +116,20 @@ def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Ten
     return (weights * per_window).mean()
 
 
+def mixup(windows: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, alpha: float,
+          rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Embedding mixup: each window blended with a partner from the same batch (a seeded permutation), its
+    label and loss weight blended with the same share, drawn from Beta(alpha, alpha). Small alpha keeps most
+    shares near 0 or 1 (mostly one window, a little of the other). windows (b, frames, 96), labels, weights (b,)."""
+    share = torch.from_numpy(rng.beta(alpha, alpha, len(labels)).astype(np.float32)).to(windows.device)
+    partner = torch.from_numpy(rng.permutation(len(labels))).to(windows.device)
+
+    def blend(values: torch.Tensor) -> torch.Tensor:
+        row_share = share.view(-1, *[1] * (values.dim() - 1))
+        return row_share * values + (1 - row_share) * values[partner]
+    return blend(windows), blend(labels), blend(weights)
+
+
 def train_step(model: nn.Module, optimizer, scheduler, scaler, windows: torch.Tensor, labels: torch.Tensor,
                weights: torch.Tensor, clip_norm: float, loss: str = "bce", focal_gamma: float = 2.0) -> torch.Tensor:
     """One optimizer step: weighted BCE (or focal) loss on logits (autocast when the scaler is on, i.e. on CUDA),
@@ -192,6 +206,8 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(x_train), generator=generator).to(device)
+        # seeded by the epoch, so that a resumed run mixes the same pairs as an uninterrupted one
+        mixup_rng = np.random.default_rng([params.seed, state.epoch])
         total_loss = 0.0
         for step in range(steps_per_epoch):
             index = order[step * params.batch_size:(step + 1) * params.batch_size]
@@ -200,7 +216,10 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
             negative_weight = negative_weight_at(state.epoch * steps_per_epoch + step, planned_steps,
                                                  params.negative_weight, params.negative_weight_ramp_fraction)
             weights = torch.where(positive[index], 1.0, negative_weight) * hard_multipliers[index]
-            loss = train_step(model, optimizer, scheduler, scaler, x_train[index], y_train[index], weights,
+            windows, labels = x_train[index], y_train[index]
+            if params.mixup_alpha > 0:
+                windows, labels, weights = mixup(windows, labels, weights, params.mixup_alpha, mixup_rng)
+            loss = train_step(model, optimizer, scheduler, scaler, windows, labels, weights,
                               params.grad_clip_norm, params.loss, params.focal_gamma)
             total_loss += loss.item() * len(index)
         val_loss, probabilities = evaluate_windows(model, x_val, y_val)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from puertocho.params import ModelParams, TrainingParams
-from puertocho.training import hard_negative_multipliers, recall_at_low_false_accepts, train
+from puertocho.training import hard_negative_multipliers, mixup, recall_at_low_false_accepts, train
 
 MODEL = dataclasses.replace(ModelParams(), head="cnn", hidden_size=16)
 # The negative weight ramps over the first half of the steps and the hardest 10% of negatives are mined after
@@ -152,3 +152,27 @@ def test_mining_starts_after_the_first_epoch_and_changes_training(tmp_path):
     # the first epoch is the same (mining starts after it), later ones differ
     assert mined.history[0].train_loss == plain.history[0].train_loss
     assert [r.train_loss for r in mined.history[1:]] != [r.train_loss for r in plain.history[1:]]
+
+
+def test_mixup_blends_windows_labels_and_weights_with_one_share_per_window():
+    labels = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])
+    windows = labels.view(-1, 1, 1).expand(-1, 16, 96).clone()  # each window holds its own label everywhere
+    weights = 1.0 + 2.0 * (1 - labels)                            # negatives weigh 3
+    mixed, mixed_labels, mixed_weights = mixup(windows, labels, weights, 0.4, np.random.default_rng(3))
+    # the same share mixed the window, its label and its weight
+    torch.testing.assert_close(mixed, mixed_labels.view(-1, 1, 1).expand(-1, 16, 96))
+    torch.testing.assert_close(mixed_weights, 1.0 + 2.0 * (1 - mixed_labels))
+    assert ((mixed_labels > 0) & (mixed_labels < 1)).any()       # some windows are blends of both classes
+    assert mixed_labels.sum().item() == pytest.approx(labels.sum().item(), abs=3.0)
+    again = mixup(windows, labels, weights, 0.4, np.random.default_rng(3))
+    assert all(torch.equal(a, b) for a, b in zip((mixed, mixed_labels, mixed_weights), again))
+
+
+def test_mixup_training_learns_and_changes_the_first_epoch(tmp_path):
+    plain_settings = dataclasses.replace(SETTINGS, hard_negative_share=0.0)
+    mixed_settings = dataclasses.replace(plain_settings, mixup_alpha=0.2)
+    _, plain = train(MODEL, plain_settings, toy_data(0), toy_data(1, 80), tmp_path / "plain", "hash")
+    _, mixed = train(MODEL, mixed_settings, toy_data(0), toy_data(1, 80), tmp_path / "mixed", "hash")
+    assert mixed.history[0].train_loss != plain.history[0].train_loss
+    assert mixed.history[-1].train_loss < mixed.history[0].train_loss
+    assert mixed.history[mixed.best_epoch - 1].val_recall_at_low_false_accepts > 0.5
