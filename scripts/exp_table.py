@@ -18,7 +18,12 @@ def flatten(shown: list) -> list[tuple[str, dict]]:
         rows.append((commit.get("name") or commit.get("rev", "")[:7], commit.get("data") or {}))
         for experiment in commit.get("experiments") or []:
             for revision in experiment.get("revs", []):
-                rows.append((revision.get("name") or revision.get("rev", "")[:7], revision.get("data") or {}))
+                data = revision.get("data") or {}
+                # a queued or running experiment has no commit yet: DVC fills its row with the workspace's
+                # metrics, which would pass for its own
+                if data.get("rev") == "workspace":
+                    continue
+                rows.append((revision.get("name") or revision.get("rev", "")[:7], data))
     return rows
 
 
