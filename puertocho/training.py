@@ -161,10 +161,13 @@ def evaluate_windows(model: nn.Module, windows: torch.Tensor, labels: torch.Tens
 
 def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np.ndarray, np.ndarray],
           validation_set: tuple[np.ndarray, np.ndarray], checkpoint_dir: Path, config_hash: str,
-          on_epoch: Callable[[EpochRecord], None] = lambda record: None) -> tuple[nn.Module, TrainState]:
-    """Train a head; returns the best model (lowest validation loss) and the final state."""
+          on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+          device: str | None = None) -> tuple[nn.Module, TrainState]:
+    """Train a head on `device` (default: CUDA when torch sees a GPU, else the CPU); returns the mean of the
+    best epochs' weights as a CPU model, and the final state. Checkpoints hold CPU tensors, so a run started on
+    a GPU resumes, exports and evaluates on a machine without one."""
     seed_everything(params.seed)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     use_amp = device == "cuda"
     model = build_head(model_params).to(device)
     x_train = torch.from_numpy(train_set[0]).to(device)
@@ -186,14 +189,20 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     last = checkpoint_dir / "last.pt"
     if last.exists():
-        saved = torch.load(last, weights_only=False)
+        saved = torch.load(last, weights_only=False, map_location="cpu")
         if saved.get("config_hash") == config_hash:
             model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
+            optimizer.load_state_dict(saved["optimizer"])   # moves its state to the parameters' device
             scheduler.load_state_dict(saved["scheduler"])
             state = saved["state"]
             hard_multipliers = saved["hard_negative_multipliers"].to(device)
             torch.set_rng_state(saved["torch_rng"])
+            # AMP's loss scale and the GPU's dropout stream: without them a resumed CUDA run skips other steps
+            # and drops other units than the uninterrupted run.
+            if use_amp and saved.get("scaler"):
+                scaler.load_state_dict(saved["scaler"])
+            if device == "cuda" and saved.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(saved["cuda_rng"])
             log.info("Resuming from %s after epoch %d", last, state.epoch)
             for record in state.history:  # loggers start afresh: give them the epochs already done
                 on_epoch(record)
@@ -244,17 +253,19 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
         if eligible and score > state.best_score:
             state.best_score, state.best_val_loss = score, val_loss
             state.best_epoch, state.epochs_without_improvement = state.epoch, 0
-            torch.save(model.state_dict(), checkpoint_dir / "best.pt")
+            torch.save(cpu_state_dict(model), checkpoint_dir / "best.pt")
         elif state.epoch > warmup_epochs:  # patience runs out only once the learning rate has ramped up
             state.epochs_without_improvement += 1
         if eligible:
             keep_top_checkpoints(state, score, model, checkpoint_dir, params.average_best)
-        torch.save(model.state_dict(), checkpoint_dir / f"epoch_{state.epoch:03d}.pt")
+        torch.save(cpu_state_dict(model), checkpoint_dir / f"epoch_{state.epoch:03d}.pt")
         for old in sorted(checkpoint_dir.glob("epoch_*.pt"))[:-params.keep_checkpoints]:
             old.unlink()
         tmp = last.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        torch.save({"model": cpu_state_dict(model), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "state": state, "torch_rng": torch.get_rng_state(),
+                    "scaler": scaler.state_dict(),
+                    "cuda_rng": torch.cuda.get_rng_state() if device == "cuda" else None,
                     "hard_negative_multipliers": hard_multipliers.cpu(), "config_hash": config_hash}, tmp)
         tmp.replace(last)  # atomic: a kill mid-save leaves the previous checkpoint usable
         log.info("epoch %d: train_loss %.4f val_loss %.4f val_acc %.3f val_recall %.3f val_fpr %.4f "
@@ -265,7 +276,7 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
     if state.epochs_without_improvement >= params.early_stopping_patience:
         log.info("Early stopping after epoch %d (best epoch %d)", state.epoch, state.best_epoch)
     top_paths = [checkpoint_dir / f"top_{epoch:03d}.pt" for _, epoch in state.top]
-    model.load_state_dict(average_state_dicts([torch.load(p, weights_only=True) for p in top_paths]))
+    model.load_state_dict(average_state_dicts([torch.load(p, weights_only=True, map_location="cpu") for p in top_paths]))
     log.info("Exported weights: the mean of epochs %s (best %d)", sorted(e for _, e in state.top), state.best_epoch)
     return model.cpu().eval(), state
 
@@ -273,11 +284,16 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
 def keep_top_checkpoints(state: TrainState, score: tuple, model: nn.Module, checkpoint_dir: Path, keep: int) -> None:
     """Keep the `keep` best-scoring epochs' weights on disk (top_NNN.pt) for checkpoint averaging."""
     state.top.append((score, state.epoch))
-    torch.save(model.state_dict(), checkpoint_dir / f"top_{state.epoch:03d}.pt")
+    torch.save(cpu_state_dict(model), checkpoint_dir / f"top_{state.epoch:03d}.pt")
     state.top.sort(key=lambda item: item[0], reverse=True)
     for _, epoch in state.top[keep:]:
         (checkpoint_dir / f"top_{epoch:03d}.pt").unlink(missing_ok=True)
     del state.top[keep:]
+
+
+def cpu_state_dict(model: nn.Module) -> dict:
+    """The model's weights as CPU tensors: a checkpoint written on a GPU loads where there is none."""
+    return {name: value.detach().cpu() for name, value in model.state_dict().items()}
 
 
 def average_state_dicts(state_dicts: list[dict]) -> dict:

@@ -16,7 +16,7 @@ log = logging.getLogger("export")
 
 
 def run(params, args):
-    saved = torch.load(args.checkpoint, weights_only=False)
+    saved = torch.load(args.checkpoint, weights_only=False, map_location="cpu")
     head = build_head(params.model)
     head.load_state_dict(saved["state_dict"])
     head.eval()

@@ -28,7 +28,7 @@ def toy_data(seed=0, n=160):
 
 
 def run_training(tmp_path, name):
-    model, state = train(MODEL, SETTINGS, toy_data(0), toy_data(1, 80), tmp_path / name, "hash")
+    model, state = train(MODEL, SETTINGS, toy_data(0), toy_data(1, 80), tmp_path / name, "hash", device="cpu")
     return model, state
 
 
@@ -73,7 +73,7 @@ def test_killed_run_resumes_from_its_last_checkpoint_and_reaches_the_same_result
             if record.epoch == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
         train(MODEL, SETTINGS, toy_data(0), toy_data(1, 80), __import__("pathlib").Path({str(tmp_path / 'killed')!r}),
-              "hash", die)
+              "hash", die, device="cpu")
     """)
     from tests.conftest import REPO
     child = subprocess.run([sys.executable, "-c", script.replace(repr(str(tmp_path.parent)), repr(str(REPO)))],
@@ -82,7 +82,7 @@ def test_killed_run_resumes_from_its_last_checkpoint_and_reaches_the_same_result
     assert torch.load(tmp_path / "killed" / "last.pt", weights_only=False)["state"].epoch == 2
     replayed = []
     model, resumed = train(MODEL, SETTINGS, toy_data(0), toy_data(1, 80), tmp_path / "killed", "hash",
-                           replayed.append)
+                           replayed.append, device="cpu")
     assert [r.epoch for r in replayed] == [1, 2, 3, 4]  # loggers get the epochs done before the kill too
     assert [dataclasses.replace(r, seconds=0) for r in resumed.history] == \
            [dataclasses.replace(r, seconds=0) for r in reference.history]
@@ -90,7 +90,7 @@ def test_killed_run_resumes_from_its_last_checkpoint_and_reaches_the_same_result
 
 def test_a_checkpoint_from_other_params_is_not_resumed(tmp_path):
     run_training(tmp_path, "a")
-    _, state = train(MODEL, SETTINGS, toy_data(0), toy_data(1, 80), tmp_path / "a", "other-hash")
+    _, state = train(MODEL, SETTINGS, toy_data(0), toy_data(1, 80), tmp_path / "a", "other-hash", device="cpu")
     assert [r.epoch for r in state.history] == [1, 2, 3, 4]
 
 
@@ -132,7 +132,7 @@ def test_focal_loss_is_bce_at_gamma_zero_and_smaller_on_easy_windows():
 def test_focal_training_with_the_convattn_head_learns(tmp_path):
     model = dataclasses.replace(ModelParams(), head="convattn", hidden_size=16)
     settings = dataclasses.replace(SETTINGS, loss="focal", epochs=3)
-    _, state = train(model, settings, toy_data(0), toy_data(1, 80), tmp_path / "focal", "hash")
+    _, state = train(model, settings, toy_data(0), toy_data(1, 80), tmp_path / "focal", "hash", device="cpu")
     assert state.history[-1].train_loss < state.history[0].train_loss
 
 
@@ -148,7 +148,7 @@ def test_hard_negative_multipliers_weigh_the_top_scoring_negatives_only():
 def test_mining_starts_after_the_first_epoch_and_changes_training(tmp_path):
     _, mined = run_training(tmp_path, "mined")
     plain_settings = dataclasses.replace(SETTINGS, hard_negative_share=0.0)
-    _, plain = train(MODEL, plain_settings, toy_data(0), toy_data(1, 80), tmp_path / "plain", "hash")
+    _, plain = train(MODEL, plain_settings, toy_data(0), toy_data(1, 80), tmp_path / "plain", "hash", device="cpu")
     # the first epoch is the same (mining starts after it), later ones differ
     assert mined.history[0].train_loss == plain.history[0].train_loss
     assert [r.train_loss for r in mined.history[1:]] != [r.train_loss for r in plain.history[1:]]
@@ -171,8 +171,8 @@ def test_mixup_blends_windows_labels_and_weights_with_one_share_per_window():
 def test_mixup_training_learns_and_changes_the_first_epoch(tmp_path):
     plain_settings = dataclasses.replace(SETTINGS, hard_negative_share=0.0)
     mixed_settings = dataclasses.replace(plain_settings, mixup_alpha=0.2)
-    _, plain = train(MODEL, plain_settings, toy_data(0), toy_data(1, 80), tmp_path / "plain", "hash")
-    _, mixed = train(MODEL, mixed_settings, toy_data(0), toy_data(1, 80), tmp_path / "mixed", "hash")
+    _, plain = train(MODEL, plain_settings, toy_data(0), toy_data(1, 80), tmp_path / "plain", "hash", device="cpu")
+    _, mixed = train(MODEL, mixed_settings, toy_data(0), toy_data(1, 80), tmp_path / "mixed", "hash", device="cpu")
     assert mixed.history[0].train_loss != plain.history[0].train_loss
     assert mixed.history[-1].train_loss < mixed.history[0].train_loss
     assert mixed.history[mixed.best_epoch - 1].val_recall_at_low_false_accepts > 0.5
