@@ -1,14 +1,24 @@
 """Markdown table of experiments from `dvc exp show --json`: the test figures with their bounds, per engine,
 and the spread (max - min) over the rows shown. Used for the README's seed-spread and recipe tables.
 
-Usage: python scripts/exp_table.py [--names exp1,exp2,...] [--json FILE]   (default: runs dvc exp show --json --all-commits)
+Usage: python scripts/exp_table.py [--names exp1,exp2,...] [--json FILE] [--at-false-accepts 0,0.2,1]
+  (default: runs dvc exp show --json --all-commits)
+
+--at-false-accepts adds, per budget B, the held-out false-reject rate at the best threshold of the run's DET
+curve (metrics/det_curve.csv of its commit) that lets at most B false accepts per hour through on the test
+streams. A calibrated threshold rests on 1 h of streams; these columns compare recipes at equal false accepts.
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+DET_CURVE = "metrics/det_curve.csv"
 
 
 def flatten(shown: list) -> list[tuple[str, dict]]:
@@ -48,16 +58,43 @@ def figures(data: dict) -> dict | None:
                for name in ("piper", "kokoro")}}
 
 
+def frr_at_false_accepts(curve_csv: str, budget: float) -> float | None:
+    """The lowest false-reject rate on a DET curve (det_curve.csv text) among thresholds whose test false
+    accepts per hour are at most budget; None when no threshold is that strict."""
+    rates = [float(row["false_reject_rate"]) for row in csv.DictReader(io.StringIO(curve_csv))
+             if float(row["false_accepts_per_hour"]) <= budget + 1e-9]
+    return min(rates) if rates else None
+
+
+def det_curve_text(rev: str) -> str | None:
+    """metrics/det_curve.csv as committed at rev (an experiment's commit), or the workspace's file."""
+    if rev == "workspace":
+        path = Path(DET_CURVE)
+        return path.read_text() if path.exists() else None
+    shown = subprocess.run(["git", "show", f"{rev}:{DET_CURVE}"], capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--names", default="", help="comma-separated experiment names to keep (default: all)")
     parser.add_argument("--json", default="", help="read this file instead of running dvc exp show --json")
+    parser.add_argument("--at-false-accepts", default="", metavar="B[,B...]",
+                        help="false accepts per hour: add the DET curve's false-reject rate at each budget")
     args = parser.parse_args()
+    try:
+        budgets = [float(b) for b in args.at_false_accepts.split(",") if b]
+    except ValueError:
+        sys.exit(f"--at-false-accepts: {args.at_false_accepts!r} is not a comma-separated list of numbers, e.g. 0,0.2,1")
     text = open(args.json).read() if args.json else subprocess.run(
         ["dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True, check=True).stdout
     wanted = [n for n in args.names.split(",") if n]
-    rows = [(name, figures(data)) for name, data in flatten(json.loads(text))]
-    rows = [(name, f) for name, f in rows if f and (not wanted or name in wanted)]
+    rows = []
+    for name, data in flatten(json.loads(text)):
+        row = figures(data)
+        if row and (not wanted or name in wanted):
+            row.update(at_false_accepts(data.get("rev", ""), budgets))
+            rows.append((name, row))
     if not rows:
         sys.exit("no experiment with metrics/eval.json found")
     keys = [k for k in rows[0][1] if any(f.get(k) is not None for _, f in rows)]   # runs before a column drop it
@@ -70,6 +107,12 @@ def main() -> None:
         spread = {k: max(f[k] for _, f in rows) - min(f[k] for _, f in rows)
                   for k in keys if all(isinstance(f.get(k), (int, float)) for _, f in rows)}
         print("| spread (max - min) | " + " | ".join(f"{spread[k]:.4g}" if k in spread else "" for k in keys) + " |")
+
+
+def at_false_accepts(rev: str, budgets: list[float]) -> dict:
+    """{"frr@fa<=B": rate} for each budget, from the DET curve committed at rev (empty when there is none)."""
+    curve = det_curve_text(rev) if budgets else None
+    return {f"frr@fa<={b:g}": frr_at_false_accepts(curve, b) if curve else None for b in budgets}
 
 
 if __name__ == "__main__":

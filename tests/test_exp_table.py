@@ -37,3 +37,51 @@ def test_table_lists_finished_experiments_with_their_spread_and_skips_running_on
     assert "| 0.661 |" in lines[3] and "| piper |" in lines[3] and "| 0.4 |" in lines[3]
     spread = dict(zip(lines[0].split(" | ")[1:], lines[-1].split(" | ")[1:]))
     assert spread["frr"] == "0.078" and spread["training.seed"] == "1233"
+
+
+CURVE = """threshold,false_accepts_per_hour,false_reject_rate,calibration_false_accepts_per_hour,calibration_false_reject_rate
+0.9,5.6,0.3778,9.0,0.2235
+0.99,1.0,0.4556,2.0,0.3412
+0.995,0.4,0.4778,0.0,0.3676
+0.999,0.0,0.5722,0.0,0.4588
+0.9999,0.0,0.7111,0.0,0.5588
+"""
+
+
+def test_frr_at_false_accepts_takes_the_best_threshold_within_the_budget():
+    sys.path.insert(0, str(SCRIPT.parent))
+    from exp_table import frr_at_false_accepts
+    assert frr_at_false_accepts(CURVE, 0.0) == 0.5722
+    assert frr_at_false_accepts(CURVE, 0.5) == 0.4778
+    assert frr_at_false_accepts(CURVE, 1.0) == 0.4556
+    assert frr_at_false_accepts(CURVE.replace("0.0,0.5722", "0.2,0.5722").replace("0.0,0.7111", "0.2,0.7111"),
+                                0.0) is None
+
+
+def test_det_columns_read_each_experiments_committed_curve(tmp_path):
+    """The curve comes from the experiment's own commit, not from the workspace."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(git + ["init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "det_curve.csv").write_text(CURVE)
+    subprocess.run(git + ["add", "metrics"], cwd=tmp_path, check=True)
+    subprocess.run(git + ["commit", "-qm", "exp"], cwd=tmp_path, check=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    (tmp_path / "metrics" / "det_curve.csv").write_text(CURVE.replace("0.0,0.5722", "0.0,0.6"))  # workspace differs
+    shown = [{"rev": "workspace", "name": None, "data": revision_data("workspace", 0.6, 1),
+              "experiments": [{"revs": [{"rev": sha, "name": "exp", "data": revision_data(sha, 0.4778, 1234)}]}]}]
+    path = tmp_path / "shown.json"
+    path.write_text(json.dumps(shown))
+    out = subprocess.run([sys.executable, str(SCRIPT), "--json", str(path), "--at-false-accepts", "0,0.5"],
+                         cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    header, _, workspace, experiment, _ = out.strip().splitlines()
+    columns = header.split(" | ")[1:]
+    assert columns[-2:] == ["frr@fa<=0", "frr@fa<=0.5 |"]
+    assert experiment.endswith("| 0.5722 | 0.4778 |")
+    assert workspace.endswith("| 0.6 | 0.4778 |")
+
+
+def test_a_bad_budget_is_named():
+    result = subprocess.run([sys.executable, str(SCRIPT), "--json", "/nonexistent", "--at-false-accepts", "low"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "--at-false-accepts: 'low'" in result.stderr
