@@ -320,6 +320,7 @@ class TestParams:
     backgrounds: list[str] = field(default_factory=lambda: ["noise", "babble", "tv", "music"])
     negative_hours: float = 5.0
     calibration_hours: float = 1.0
+    extra_calibration_hours: float = 0.0
     speech_share: float = 0.7
     confusable_share: float = 0.1
     sentence_pool: int = 1500
@@ -339,6 +340,8 @@ class TestParams:
                  f"use some of: noise, babble, tv, music (got {unknown or 'none'})")
         _require(self.negative_hours > 0 and self.calibration_hours > 0, f"{section}.negative_hours",
                  "negative_hours and calibration_hours must be positive")
+        _require(self.extra_calibration_hours >= 0, f"{section}.extra_calibration_hours",
+                 "use 0 or more hours (0 = none)")
         _require(0.0 <= self.speech_share and 0.0 <= self.confusable_share
                  and self.speech_share + self.confusable_share <= 1.0, f"{section}.speech_share",
                  "speech_share + confusable_share must stay within [0, 1] (the rest is noise)")

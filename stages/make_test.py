@@ -24,6 +24,7 @@ from puertocho.tts import CachedSynthesizer, default_workers
 log = logging.getLogger("make_test")
 STREAM_MINUTES = 10.0
 ROLES = ("calibration", "test")
+EXTRA_CALIBRATION_STREAM = 1   # the extra calibration's random streams: seeded by (test.seed, this)
 
 
 def synthesize(plan, synthesizer, workers, desc, min_s, max_s, transform_probability=0.0, seed=0):
@@ -112,24 +113,21 @@ def run(params, args):
     stream_rows, confusable_rows = [], []
     hours = {"calibration": test.calibration_hours, "test": test.negative_hours}
     for role in ROLES:
-        role_speech = [clip for _, clip in pools[role]["sentences"]]
-        for kind, kind_hours in negative_hours_by_kind(test, hours[role]).items():
-            spoken = pools[role]["confusables" if kind == "confusable" else "sentences"]
-            remaining, index = kind_hours * 60, 0
-            while remaining > 1e-6:
-                minutes = min(STREAM_MINUTES, remaining)
-                name = f"{role}_{kind}_{index:03d}"
-                samples, placed = negative_stream(kind, int(minutes * 60 * audio.SAMPLE_RATE),
-                                                  [clip for _, clip in spoken], role_speech, test, rooms, np_rng)
-                save_stream(out / "negative", name, samples, front_end)
-                stream_rows.append({"stream": name, "role": role, "kind": kind, "seconds": round(minutes * 60, 3)})
-                if kind == "confusable":
-                    confusable_rows += [{"stream": name, "start_chunk": chunk_index(start), "end_chunk": chunk_index(end),
-                                         "text": spoken[sentence][0].text, "family": voice_family(spoken[sentence][0])}
-                                        for start, end, sentence in placed]
-                remaining -= minutes
-                index += 1
-                log.info("Wrote %s (%.1f min)", name, minutes)
+        written = negative_streams(out / "negative", role, role, hours[role], pools[role]["sentences"],
+                                   pools[role]["confusables"], test, rooms, np_rng, front_end)
+        stream_rows += written[0]
+        confusable_rows += written[1]
+
+    # Extra calibration hours come last, from their own random streams and sentences the test never voices:
+    # the streams above do not depend on test.extra_calibration_hours.
+    if test.extra_calibration_hours > 0:
+        extra_sentences, extra_confusables = extra_calibration_clips(test, pool, speech_weights, synthesizer,
+                                                                     args.workers)
+        written = negative_streams(out / "negative", "calibration", "calibration_extra", test.extra_calibration_hours,
+                                   extra_sentences, extra_confusables, test, rooms,
+                                   np.random.default_rng([test.seed, EXTRA_CALIBRATION_STREAM]), front_end)
+        stream_rows += written[0]
+        confusable_rows += written[1]
     write_csv(out / "negative" / "streams.csv", stream_rows)
     write_csv(out / "negative" / "confusable_utterances.csv", confusable_rows)
     summary = {"positives": len(rows), "positive_families": sorted({r["family"] for r in rows}),
@@ -138,6 +136,48 @@ def run(params, args):
                "sentences": len(sentences), "confusable_utterances": len(confusable_rows), "rooms": len(rooms)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("Test set: %s (TTS cache: %d hits, %d misses)", summary, synthesizer.hits, synthesizer.misses)
+
+
+def extra_calibration_clips(test, used_sentences, speech_weights, synthesizer, workers):
+    """Sentence and confusable clips for the extra calibration hours: held-out sentences outside the test's
+    pool, in the test's voices, in proportion to the hours (the pool covers calibration_hours + negative_hours)."""
+    rng = random.Random(f"{test.seed}:extra-calibration")
+    used = set(used_sentences)
+    unused = [sentence for sentence in text.test_sentences() if sentence not in used]
+    count = max(10, int(round(test.sentence_pool * test.extra_calibration_hours
+                              / (test.calibration_hours + test.negative_hours))))
+    texts = rng.sample(unused, min(count, len(unused)))
+    sentences = synthesize(voice_plan(texts, speech_weights, test, rng), synthesizer, workers,
+                           "extra calibration sentences", 0.5, 15.0)
+    confusable_texts = [rng.choice(text.TEST_CONFUSABLE_SENTENCES) for _ in range(max(20, count // 10))]
+    confusables = synthesize(voice_plan(confusable_texts, speech_weights, test, rng), synthesizer, workers,
+                             "extra calibration confusables", 0.3, 8.0)
+    return sentences, confusables
+
+
+def negative_streams(folder, role, prefix, hours, sentences, confusables, test, rooms, np_rng, front_end):
+    """Write one role's negative streams (talk, confusables, noise) as files of at most STREAM_MINUTES named
+    <prefix>_<kind>_<index>; (stream rows, confusable utterance rows)."""
+    stream_rows, confusable_rows = [], []
+    role_speech = [clip for _, clip in sentences]
+    for kind, kind_hours in negative_hours_by_kind(test, hours).items():
+        spoken = confusables if kind == "confusable" else sentences
+        remaining, index = kind_hours * 60, 0
+        while remaining > 1e-6:
+            minutes = min(STREAM_MINUTES, remaining)
+            name = f"{prefix}_{kind}_{index:03d}"
+            samples, placed = negative_stream(kind, int(minutes * 60 * audio.SAMPLE_RATE),
+                                              [clip for _, clip in spoken], role_speech, test, rooms, np_rng)
+            save_stream(folder, name, samples, front_end)
+            stream_rows.append({"stream": name, "role": role, "kind": kind, "seconds": round(minutes * 60, 3)})
+            if kind == "confusable":
+                confusable_rows += [{"stream": name, "start_chunk": chunk_index(start), "end_chunk": chunk_index(end),
+                                     "text": spoken[sentence][0].text, "family": voice_family(spoken[sentence][0])}
+                                    for start, end, sentence in placed]
+            remaining -= minutes
+            index += 1
+            log.info("Wrote %s (%.1f min)", name, minutes)
+    return stream_rows, confusable_rows
 
 
 def write_csv(path, rows):

@@ -135,6 +135,41 @@ def test_training_data_knobs_leave_the_test_set_alone(pipeline, tmp_path):
     assert "make_test" not in status
 
 
+def test_extra_calibration_hours_leave_the_test_streams_alone(pipeline, tmp_path):
+    """More calibration hours re-make only the extra calibration streams: every other file of the test set,
+    the reported test streams above all, stays byte for byte the same, so earlier runs stay comparable."""
+    repo, _ = pipeline
+    work = tmp_path / "repo"
+    shutil.copytree(repo, work, symlinks=True)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    extra_hours = params["test"]["extra_calibration_hours"]
+    assert extra_hours > 0, "the tiny profile must exercise the extra calibration streams"
+    params["test"]["extra_calibration_hours"] = 0.0
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["python", "-m", "stages.make_test", "--out", "data/test_without_extra"], work)
+    with_extra, without = repo / "data/test", work / "data/test_without_extra"
+
+    rows_with = list(csv.DictReader(open(with_extra / "negative/streams.csv")))
+    rows_without = list(csv.DictReader(open(without / "negative/streams.csv")))
+    extra = [row for row in rows_with if row["stream"].startswith("calibration_extra_")]
+    assert {row["role"] for row in extra} == {"calibration"}
+    assert sum(float(row["seconds"]) for row in extra) == pytest.approx(extra_hours * 3600, rel=0.01)
+    assert rows_without == [row for row in rows_with if row not in extra]
+    confusables_with = list(csv.DictReader(open(with_extra / "negative/confusable_utterances.csv")))
+    confusables_without = list(csv.DictReader(open(without / "negative/confusable_utterances.csv")))
+    assert confusables_without == [row for row in confusables_with
+                                   if not row["stream"].startswith("calibration_extra_")]
+    listed = {"negative/streams.csv", "negative/confusable_utterances.csv", "summary.json"}
+    files = sorted(str(p.relative_to(without)) for p in without.rglob("*") if p.is_file())
+    assert any(name.startswith("negative/test_") for name in files)
+    for name in files:
+        if name not in listed:
+            assert _digest(with_extra / name) == _digest(without / name), f"{name} changed"
+    # the extra streams are new audio, not copies of the first calibration hour
+    first = {_digest(without / "negative" / f"{row['stream']}.flac") for row in rows_without}
+    assert not first & {_digest(with_extra / "negative" / f"{row['stream']}.flac") for row in extra}
+
+
 def test_push_and_pull_through_the_local_remote(pipeline, tmp_path):
     repo, _ = pipeline
     run(["dvc", "push"], repo)
