@@ -1,0 +1,48 @@
+"""scripts/rescore_experiments.py: which files make the reported test streams, and the refusal to re-score an
+experiment whose test streams are not the workspace's."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import rescore_experiments as rescore  # noqa: E402
+
+
+def lock_with_test_set(md5: str) -> dict:
+    return {"stages": {"make_test": {"outs": [{"path": "data/test", "md5": md5}]}}}
+
+
+def cache_directory(root: Path, md5: str, files: dict[str, str]) -> None:
+    path = root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([{"relpath": name, "md5": digest} for name, digest in files.items()]))
+
+
+TEST_SET = {"positive/stream_000.npz": "p0", "positive/utterances.csv": "pu",
+            "negative/test_speech_000.npz": "t0", "negative/calibration_speech_000.npz": "c0",
+            "negative/streams.csv": "s1", "summary.json": "j1"}
+
+
+def test_reported_streams_are_the_positive_and_test_role_files():
+    assert rescore.test_streams(TEST_SET) == {"positive/stream_000.npz": "p0", "positive/utterances.csv": "pu",
+                                              "negative/test_speech_000.npz": "t0"}
+
+
+def test_other_calibration_streams_may_differ_but_not_the_test_streams(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with_extra = {**TEST_SET, "negative/calibration_extra_speech_000.npz": "e0", "negative/streams.csv": "s2"}
+    other_test = {**TEST_SET, "negative/test_speech_000.npz": "t9"}
+    cache_directory(tmp_path, "aa11.dir", TEST_SET)
+    cache_directory(tmp_path, "bb22.dir", with_extra)
+    cache_directory(tmp_path, "cc33.dir", other_test)
+    rescore.check_same_test_streams("old", lock_with_test_set("aa11.dir"), lock_with_test_set("bb22.dir"))
+    with pytest.raises(SystemExit, match="other: its test streams differ"):
+        rescore.check_same_test_streams("other", lock_with_test_set("cc33.dir"), lock_with_test_set("bb22.dir"))
+
+
+def test_a_missing_cache_entry_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="dvc pull"):
+        rescore.directory_listing("dd44.dir")
