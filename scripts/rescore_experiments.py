@@ -114,8 +114,8 @@ def table_row(name: str, metrics: dict, before: dict | None) -> str:
     was = (f"{before['threshold']:g}, {before['false_accepts_per_hour']:g}/h, {100 * before['false_reject_rate']:.1f}%"
            if before else "-")
     calibration = metrics["calibration"]
-    return (f"| {name} | {metrics['threshold']:g} ({calibration['false_accepts_per_hour']:g}/h over "
-            f"{calibration['hours_negative']:g} h) | {metrics['false_accepts_per_hour']:g} "
+    return (f"| {name} | {metrics['threshold']:g} ({calibration['false_accepts_per_hour']:.2g}/h over "
+            f"{calibration['hours_negative']:.3g} h) | {metrics['false_accepts_per_hour']:g} "
             f"({metrics['false_accepts_per_hour_upper95']:.2f}) | {100 * metrics['false_reject_rate']:.1f}% "
             f"[{100 * metrics['false_reject_rate_low95']:.1f}, {100 * metrics['false_reject_rate_high95']:.1f}] | "
             f"{seen_text} | {was} |")
