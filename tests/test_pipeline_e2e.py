@@ -121,6 +121,22 @@ def test_learning_rate_experiment_reruns_only_train_and_what_follows_it(pipeline
     assert 0.0 <= eval_metrics["false_reject_rate"] <= 1.0
 
 
+def test_rescoring_an_experiment_on_its_own_test_set_gives_its_own_figures(pipeline):
+    """scripts/rescore_experiments.py rebuilds an experiment's model and features from the cache and runs
+    evaluate: on the test set it was scored on, it must reproduce the experiment's metrics exactly."""
+    repo, _ = pipeline
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "before rescore-check"], repo, check=False)
+    run(["dvc", "exp", "run", "-S", "training.learning_rate=2e-4", "--name", "rescore-check"], repo)
+    scored = json.loads((repo / "metrics/eval.json").read_text())
+    result = run(["python", "scripts/rescore_experiments.py", "--names", "rescore-check", "--out", "rescored"], repo)
+    rescored = json.loads((repo / "rescored/rescore-check/eval.json").read_text())
+    assert rescored == scored
+    assert "| rescore-check |" in result.stdout
+    refused = run(["python", "scripts/rescore_experiments.py", "--names", "no-such-experiment"], repo, check=False)
+    assert refused.returncode != 0 and "no-such-experiment" in refused.stderr
+
+
 def test_training_data_knobs_leave_the_test_set_alone(pipeline, tmp_path):
     """false accepts per hour compare across experiments only if no data.* key changes the test set."""
     repo, _ = pipeline
