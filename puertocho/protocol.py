@@ -126,6 +126,21 @@ def breakdown(rows: list[dict], counts: np.ndarray) -> dict:
     return result
 
 
+def gate_cost(streams: StreamSet, counts: np.ndarray, threshold: float, rules: Rules) -> dict:
+    """What the VAD gate costs at the chosen threshold: utterances the head caught (a detection with the gate
+    open) that the gate then blocked, and how many of them were far-field. Silero's VAD opens late or not at
+    all for a quiet voice across a room; this says how much of the false-reject rate is the gate's, not the
+    head's. A diagnostic at the calibrated threshold: nothing is chosen with it. counts: missed(streams, ...)."""
+    if rules.vad_threshold <= 0 or not len(counts):
+        return {"utterances_blocked": 0, "far_field_blocked": 0,
+                "false_reject_rate_without_gate": float(np.mean(counts == 0)) if len(counts) else 0.0}
+    ungated = missed(streams, threshold, dataclasses.replace(rules, vad_threshold=0.0))
+    blocked = (counts == 0) & (ungated > 0)
+    far = np.array([str(row.get("far_field", "")) == "True" for row in streams.rows], dtype=bool)
+    return {"utterances_blocked": int(np.sum(blocked)), "far_field_blocked": int(np.sum(blocked & far)),
+            "false_reject_rate_without_gate": float(np.mean(ungated == 0))}
+
+
 def false_accepts(streams: StreamSet, threshold: float, rules: Rules) -> int:
     return len(detection_events(gated(streams, rules.vad_threshold), threshold, rules.patience_frames,
                                 rules.refractory_frames))
@@ -160,6 +175,7 @@ def report(calibration_positive: StreamSet, calibration_negative: StreamSet, tes
     at_threshold = next(p for p in test_points if p.threshold == threshold)
     confusable_counts = missed(confusable_utterances, threshold, rules)
     seen_counts = missed(seen_positive, threshold, rules)
+    vad_gate = gate_cost(test_positive, counts, threshold, rules)
     metrics = {
         "threshold": threshold,
         "false_accepts_per_hour": headline["false_accepts_per_hour"],
@@ -184,6 +200,7 @@ def report(calibration_positive: StreamSet, calibration_negative: StreamSet, tes
             "confusables_detected_per_utterance": share_with_interval(int(np.sum(confusable_counts > 0)),
                                                                       len(confusable_counts))["false_reject_rate"],
             "confusable_utterances": len(confusable_counts),
+            "vad_gate": vad_gate,
         },
         "seen_in_training": {"engines": sorted(trained_engines), **share_with_interval(int(np.sum(seen_counts == 0)),
                                                                                      len(seen_counts)),

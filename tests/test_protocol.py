@@ -98,3 +98,21 @@ def test_engines_seen_in_training_stay_out_of_the_headline():
     by_engine = both["seen_in_training"]["by_engine"]
     assert by_engine["piper"]["false_reject_rate"] == 1.0 and by_engine["kokoro"]["false_reject_rate"] == 0.0
     assert by_engine["kokoro"]["utterances"] == 2
+
+
+def test_the_vad_gate_cost_counts_caught_utterances_that_the_gate_blocked():
+    gated_rules = Rules(patience_frames=1, refractory_frames=25, tolerance_frames=12, vad_threshold=0.5)
+    test_rows = [{**row, "far_field": far} for row, far in zip(rows(4), ("True", "False", "True", "False"))]
+    test_positive = positives([0.99, 0.99, 0.99, 0.3], test_rows)
+    test_positive.vad[:] = 1.0
+    test_positive.vad[:100] = 0.0   # a quiet far-field voice: the gate never opens for the first utterance
+    calibration_positive = positives([0.99, 0.97, 0.9])
+    quiet = {"speech": negatives(1.0, [])}
+    metrics, _ = report(calibration_positive, negatives(1.0, []), test_positive, quiet,
+                        StreamSet(np.zeros(0), np.zeros(0)), gated_rules, 0.5, 0.05)
+    assert metrics["false_reject_rate"] == 0.5    # the gated first utterance and the weak fourth
+    assert metrics["test"]["vad_gate"] == {"utterances_blocked": 1, "far_field_blocked": 1,
+                                           "false_reject_rate_without_gate": 0.25}
+    ungated, _ = report(calibration_positive, negatives(1.0, []), test_positive, quiet,
+                        StreamSet(np.zeros(0), np.zeros(0)), RULES, 0.5, 0.05)
+    assert ungated["test"]["vad_gate"]["utterances_blocked"] == 0 and ungated["false_reject_rate"] == 0.25
