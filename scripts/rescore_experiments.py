@@ -10,6 +10,13 @@ Usage: python scripts/rescore_experiments.py --names stride3,s3-pos4,old-default
   then: python scripts/rescore_experiments.py --names ... --table   (the table of what is in --out)
 
 An experiment whose test streams differ from the workspace's is refused: its figures would not compare.
+
+What if the Pi ran the same head with other runtime rules? --set evaluate.KEY=VALUE (repeatable) changes
+the evaluate section for every named run, e.g. the VAD gate and the patience:
+  python scripts/rescore_experiments.py --names vad0-pat2=HEAD --set evaluate.vad_threshold=0.0 \
+      --set evaluate.patience_frames=2
+The threshold is still calibrated without the test streams, but comparing rules by their test figures and
+shipping the best one is choosing on the test set: read such a table as a what-if, not as a result.
 """
 from __future__ import annotations
 
@@ -84,11 +91,28 @@ def check_same_test_streams(name: str, lock: dict, workspace_lock: dict) -> None
                          "compare (re-run it with dvc exp run instead)")
 
 
-def rescore(name: str, rev: str, out: Path, workspace_lock: dict) -> Path:
+def evaluate_overrides(entries: list[str]) -> dict:
+    """--set evaluate.KEY=VALUE entries -> {KEY: value}; only the evaluate section can change without retraining."""
+    overrides = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        section, _, name = key.partition(".")
+        if not sep or section != "evaluate" or not name or "." in name:
+            raise SystemExit(f"--set {entry!r}: give evaluate.KEY=VALUE (for example evaluate.patience_frames=2); "
+                             "other sections change the model: run them with dvc exp run -S instead")
+        overrides[name] = yaml.safe_load(value)
+    return overrides
+
+
+def rescore(name: str, rev: str, out: Path, workspace_lock: dict, evaluate: dict | None = None) -> Path:
     lock = yaml.safe_load(git_text(rev, "dvc.lock"))
     check_same_test_streams(name, lock, workspace_lock)
     params = yaml.safe_load(git_text(rev, "params.yaml"))
     params["test"] = yaml.safe_load(Path("params.yaml").read_text())["test"]
+    unknown = sorted(set(evaluate or {}) - set(params["evaluate"]))
+    if unknown:
+        raise SystemExit(f"--set: evaluate.{unknown[0]} is not a key of {name}'s params.yaml evaluate section")
+    params["evaluate"].update(evaluate or {})
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -126,8 +150,11 @@ def main() -> None:
     parser.add_argument("--names", required=True, help="comma-separated experiment names (dvc exp list -A), or name=rev for any commit")
     parser.add_argument("--out", default="rescored", help="folder for each experiment's re-scored metrics")
     parser.add_argument("--table", action="store_true", help="print the table of what --out holds; score nothing")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="evaluate.KEY=VALUE",
+                        help="score with other runtime rules (VAD gate, patience, refractory); repeatable")
     args = parser.parse_args()
     out = Path(args.out)
+    evaluate = evaluate_overrides(args.overrides)
     revs = experiment_revs()
     names = []
     for entry in filter(None, args.names.split(",")):
@@ -143,7 +170,7 @@ def main() -> None:
         workspace_lock = yaml.safe_load(Path("dvc.lock").read_text())
         for name in names:
             print(f"re-scoring {name} ({revs[name][0][:7]})", flush=True)
-            rescore(name, revs[name][0], out, workspace_lock)
+            rescore(name, revs[name][0], out, workspace_lock, evaluate)
     print("| experiment | threshold (calibration false accepts) | false accepts/h (95% upper) | held-out FRR [95%] "
           "| Piper / Kokoro FRR (seen) | as first scored: threshold, false accepts/h, held-out FRR |")
     print("|---|---|---|---|---|---|")

@@ -46,3 +46,11 @@ def test_a_missing_cache_entry_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="dvc pull"):
         rescore.directory_listing("dd44.dir")
+
+
+def test_only_evaluate_keys_can_be_set_and_values_are_typed():
+    assert rescore.evaluate_overrides(["evaluate.vad_threshold=0.0", "evaluate.patience_frames=2"]) == {
+        "vad_threshold": 0.0, "patience_frames": 2}
+    for wrong in ("training.learning_rate=3e-4", "evaluate.patience_frames", "evaluate=1", "evaluate.a.b=1"):
+        with pytest.raises(SystemExit, match="evaluate.KEY=VALUE"):
+            rescore.evaluate_overrides([wrong])
