@@ -121,6 +121,20 @@ def test_learning_rate_experiment_reruns_only_train_and_what_follows_it(pipeline
     assert 0.0 <= eval_metrics["false_reject_rate"] <= 1.0
 
 
+def test_a_runtime_rules_experiment_with_allow_missing_does_not_retrain(pipeline):
+    """README: `dvc exp run --allow-missing -S evaluate.patience_frames=2` in a fresh copy of the repo (--temp,
+    as the queue runs) re-runs evaluate and package only; without --allow-missing train's uncached logs and
+    checkpoints are missing there and it would retrain."""
+    repo, _ = pipeline
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "before pat2"], repo, check=False)
+    result = run(["dvc", "exp", "run", "--temp", "--allow-missing", "-S", "evaluate.patience_frames=2",
+                  "--name", "pat2"], repo)
+    assert stages_that_ran(result.stdout + result.stderr) == {"evaluate", "package"}
+    shown = run(["dvc", "exp", "show", "--json"], repo).stdout
+    assert '"pat2"' in shown
+
+
 def test_rescoring_an_experiment_on_its_own_test_set_gives_its_own_figures(pipeline):
     """scripts/rescore_experiments.py rebuilds an experiment's model and features from the cache and runs
     evaluate: on the test set it was scored on, it must reproduce the experiment's metrics exactly."""
