@@ -147,6 +147,10 @@ def test_rescoring_an_experiment_on_its_own_test_set_gives_its_own_figures(pipel
     rescored = json.loads((repo / "rescored/rescore-check/eval.json").read_text())
     assert rescored == scored
     assert "| rescore-check |" in result.stdout
+    run(["python", "scripts/rescore_experiments.py", "--names", "rules=HEAD", "--out", "rescored",
+         "--set", "evaluate.patience_frames=2", "--set", "evaluate.vad_threshold=0"], repo)
+    rules = json.loads((repo / "rescored/rules/eval.json").read_text())["rules"]
+    assert (rules["patience_frames"], rules["vad_threshold"]) == (2, 0)
     refused = run(["python", "scripts/rescore_experiments.py", "--names", "no-such-experiment"], repo, check=False)
     assert refused.returncode != 0 and "no-such-experiment" in refused.stderr
 
