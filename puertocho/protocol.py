@@ -131,14 +131,12 @@ def gate_cost(streams: StreamSet, counts: np.ndarray, threshold: float, rules: R
     open) that the gate then blocked, and how many of them were far-field. Silero's VAD opens late or not at
     all for a quiet voice across a room; this says how much of the false-reject rate is the gate's, not the
     head's. A diagnostic at the calibrated threshold: nothing is chosen with it. counts: missed(streams, ...)."""
-    if rules.vad_threshold <= 0 or not len(counts):
-        return {"utterances_blocked": 0, "far_field_blocked": 0,
-                "false_reject_rate_without_gate": float(np.mean(counts == 0)) if len(counts) else 0.0}
-    ungated = missed(streams, threshold, dataclasses.replace(rules, vad_threshold=0.0))
+    ungated = counts if rules.vad_threshold <= 0 else missed(streams, threshold,
+                                                             dataclasses.replace(rules, vad_threshold=0.0))
     blocked = (counts == 0) & (ungated > 0)
     far = np.array([str(row.get("far_field", "")) == "True" for row in streams.rows], dtype=bool)
     return {"utterances_blocked": int(np.sum(blocked)), "far_field_blocked": int(np.sum(blocked & far)),
-            "false_reject_rate_without_gate": float(np.mean(ungated == 0))}
+            "false_reject_rate_without_gate": float(np.mean(ungated == 0)) if len(counts) else 0.0}
 
 
 def false_accepts(streams: StreamSet, threshold: float, rules: Rules) -> int:

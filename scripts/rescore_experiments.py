@@ -109,10 +109,11 @@ def rescore(name: str, rev: str, out: Path, workspace_lock: dict, evaluate: dict
     check_same_test_streams(name, lock, workspace_lock)
     params = yaml.safe_load(git_text(rev, "params.yaml"))
     params["test"] = yaml.safe_load(Path("params.yaml").read_text())["test"]
-    unknown = sorted(set(evaluate or {}) - set(params["evaluate"]))
+    evaluate = evaluate or {}
+    unknown = sorted(set(evaluate) - set(params["evaluate"]))
     if unknown:
         raise SystemExit(f"--set: evaluate.{unknown[0]} is not a key of {name}'s params.yaml evaluate section")
-    params["evaluate"].update(evaluate or {})
+    params["evaluate"].update(evaluate)
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
