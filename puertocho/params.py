@@ -145,6 +145,8 @@ class DataParams:
     confusable_count: int = 300
     confusable_sentence_share: float = 0.0
     speech_count: int = 3000
+    lexicon_speech_count: int = 0           # more negative sentences: runs of frequent Spanish words (lexicon.py)
+    lexicon_size: int = 20000               # ... drawn from this many of the most frequent words
     noise_count: int = 1500
     noise_seconds_range: list[float] = field(default_factory=lambda: [1.0, 4.0])
     hf_speech: HfSpeechParams = field(default_factory=HfSpeechParams)
@@ -163,8 +165,9 @@ class DataParams:
     def check(self, section: str) -> None:
         _require(len(self.phrases) > 0, f"{section}.phrases", "list at least one wake phrase")
         _require(all(p.weight > 0 for p in self.phrases), f"{section}.phrases", "weights must be positive")
-        for name in ("positive_count", "confusable_count", "speech_count", "noise_count"):
+        for name in ("positive_count", "confusable_count", "speech_count", "lexicon_speech_count", "noise_count"):
             _require(getattr(self, name) >= 0, f"{section}.{name}", "counts cannot be negative")
+        _require(self.lexicon_size >= 100, f"{section}.lexicon_size", "use 100 or more words (20000 is the default)")
         unknown = sorted(set(self.engines) - {"espeak", "gtts", "piper", "kokoro"})
         _require(not unknown, f"{section}.engines", f"unknown engine {unknown}; use espeak, gtts, piper, kokoro")
         _require(len(self.engines) > 0, f"{section}.engines", "list at least one TTS engine")

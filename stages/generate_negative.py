@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from puertocho import hf_speech, real_speech, text
+from puertocho import hf_speech, lexicon, real_speech, text
 from puertocho.cli import stage_main
 from puertocho.sources import (check_minimums, espeak_plan, local_background, noise_clips, synthesize_all,
                                training_voice_ids, training_voice_pool, write_manifest, write_speech_clips)
@@ -34,6 +34,8 @@ def run(params, args):
     confusables += [rng.choice(text.confusable_sentences()) for _ in range(in_sentences)]
     pool = text.everyday_sentences()  # the test set speaks its own pool (text.test_sentences)
     sentences = rng.sample(pool, min(data.speech_count, len(pool)))
+    # Plus runs of frequent words (data.lexicon_speech_count): the templates' hundred words are too few sounds.
+    sentences += lexicon.word_runs(data.lexicon_speech_count, random.Random(data.seed + 2), data.lexicon_size)
     records, rejects = synthesize_all(negative_plan(confusables, data, rng, voices, data.neural_confusable_share),
                                       "confusable", out, synthesizer, "confusable", 0.2, 6.0, args.workers)
     speech, speech_rejects = synthesize_all(negative_plan(sentences, data, rng, voices, data.neural_speech_share),
