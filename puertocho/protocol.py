@@ -218,6 +218,19 @@ def report(calibration_positive: StreamSet, calibration_negative: StreamSet, tes
     return metrics, det_rows
 
 
+def calibration_blockers(calibration_by_kind: dict[str, StreamSet], threshold: float, rules: Rules) -> dict:
+    """What kept the calibration from a lower threshold: at the next threshold of the grid below the chosen
+    one, the calibration streams' false accepts per kind of stream (talk, confusable sentences, noise).
+    A diagnostic: nothing is chosen with it, and it reads no test stream."""
+    lower = THRESHOLDS[THRESHOLDS < threshold]
+    if not len(lower):
+        return {}
+    below = float(lower.max())
+    return {"threshold": below,
+            "false_accepts_by_kind": {kind: false_accepts(streams, below, rules)
+                                      for kind, streams in sorted(calibration_by_kind.items())}}
+
+
 def per_text_detection_share(streams: StreamSet, threshold: float, rules: Rules) -> dict[str, dict]:
     """For each confusable text: the share of its utterances the model fired on, and out of how many."""
     return share_detected_per_word([row["text"] for row in streams.rows], missed(streams, threshold, rules))

@@ -9,8 +9,8 @@ from puertocho.cli import stage_main
 from puertocho.export import onnx_scores
 from puertocho.features import FrontEnd
 from puertocho.metrics import classification_scores, rate_with_bound, share_with_interval
-from puertocho.protocol import (Rules, StreamSet, false_accepts, join, missed, per_text_detection_share, read_rows,
-                                report, score_stream, utterances_of)
+from puertocho.protocol import (Rules, StreamSet, calibration_blockers, false_accepts, join, missed,
+                                per_text_detection_share, read_rows, report, score_stream, utterances_of)
 from puertocho.report import plot_det_curve, write_csv_rows, write_json
 
 log = logging.getLogger("evaluate")
@@ -54,6 +54,8 @@ def run(params, args):
     metrics, det_rows = report(calibration_positive, calibration_negative, test_positive, test_by_kind, confusables,
                                rules, params.data.target_fpr, params.data.target_fnr,
                                trained_engines=frozenset(params.data.engines) - {"espeak"})
+    metrics["calibration"]["next_lower_threshold"] = calibration_blockers(
+        {kind: s for (role, kind), s in scored.items() if role == "calibration"}, metrics["threshold"], rules)
     metrics["held_out_real"] = held_out_real(features, head, initial, n_frames, metrics["threshold"], rules)
     validation = np.load(features / "validation.npz")
     metrics["validation_windows"] = classification_scores(validation["labels"],

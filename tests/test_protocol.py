@@ -116,3 +116,14 @@ def test_the_vad_gate_cost_counts_caught_utterances_that_the_gate_blocked():
     ungated, _ = report(calibration_positive, negatives(1.0, []), test_positive, quiet,
                         StreamSet(np.zeros(0), np.zeros(0)), RULES, 0.5, 0.05)
     assert ungated["test"]["vad_gate"]["utterances_blocked"] == 0 and ungated["false_reject_rate"] == 0.25
+
+
+def test_calibration_blockers_count_each_kind_at_the_next_lower_threshold():
+    from puertocho.protocol import calibration_blockers
+    by_kind = {"speech": negatives(1.0, [(100, 0.991)]),                       # fires at 0.99, not at 0.995
+               "confusable": negatives(0.2, [(100, 0.992), (5000, 0.993)]),    # two separate events at 0.99
+               "noise": negatives(0.5, [(100, 0.5)])}                          # below 0.99: never counted
+    result = calibration_blockers(by_kind, 0.995, RULES)
+    assert result == {"threshold": 0.99, "false_accepts_by_kind": {"confusable": 2, "noise": 0, "speech": 1}}
+    # Chosen at the grid's lowest threshold, nothing lies below it to explain.
+    assert calibration_blockers(by_kind, 0.02, RULES) == {}
