@@ -31,8 +31,13 @@ def test_word_runs_hold_three_to_ten_words_and_end_as_a_sentence():
         assert run[-1] in ".?" and run[0].isupper()
 
 
-def test_no_runs_asked_gives_none_without_loading_the_word_lists():
-    assert lexicon.word_runs(0, random.Random(0), 20000) == []
+def test_no_runs_asked_gives_none_without_loading_the_word_lists(monkeypatch):
+    def must_not_load(*args):
+        raise AssertionError("the word lists were loaded for zero runs")
+    monkeypatch.setattr(lexicon, "vocabulary", must_not_load)
+    rng = random.Random(0)
+    assert lexicon.word_runs(0, rng, 20000) == []
+    assert rng.random() == random.Random(0).random()   # and the seed's stream is left untouched
 
 
 def test_a_negative_lexicon_count_or_a_tiny_vocabulary_is_refused(tmp_path):
