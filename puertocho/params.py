@@ -31,6 +31,7 @@ class ModelParams:
     n_layers: int = 2
     dropout: float = 0.3
     attention_heads: int = 4       # convattn only: hidden_size must be a multiple of it
+    ensemble_size: int = 1         # heads trained side by side; the model's logit is their mean
 
     def check(self, section: str) -> None:
         _require(self.sample_rate == 16000, f"{section}.sample_rate", "openWakeWord only runs at 16000 Hz")
@@ -44,6 +45,8 @@ class ModelParams:
                  "hidden_size and n_layers must be positive")
         _require(self.attention_heads >= 1 and self.hidden_size % self.attention_heads == 0,
                  f"{section}.attention_heads", "use 1 or more heads that divide hidden_size")
+        _require(isinstance(self.ensemble_size, int) and 1 <= self.ensemble_size <= 16,
+                 f"{section}.ensemble_size", "use a whole number of heads from 1 (a single head) to 16")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from puertocho.heads import build_head
+from puertocho.heads import build_head, member_logits, member_parameter_groups
 from puertocho.metrics import classification_scores
 from puertocho.params import ModelParams, TrainingParams
 
@@ -133,18 +133,23 @@ def mixup(windows: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, al
 def train_step(model: nn.Module, optimizer, scheduler, scaler, windows: torch.Tensor, labels: torch.Tensor,
                weights: torch.Tensor, clip_norm: float, loss: str = "bce", focal_gamma: float = 2.0) -> torch.Tensor:
     """One optimizer step: weighted BCE (or focal) loss on logits (autocast when the scaler is on, i.e. on CUDA),
-    gradient clipping, scheduler step. windows (b, frames, 96), labels and weights (b,); returns the loss."""
+    gradient clipping, scheduler step. An ensemble's members each get their loss and their clipping.
+    windows (b, frames, 96), labels and weights (b,); returns the loss (the members' mean)."""
     with torch.autocast(device_type=windows.device.type, enabled=scaler.is_enabled()):
-        logits = model(windows).squeeze(-1)
-        loss_value = weighted_loss(logits.float(), labels, weights, loss, focal_gamma)
+        logits = member_logits(model, windows).float()   # (b, members)
+        # Each member gets its own loss and the losses add up: a member's gradient is what it would be alone.
+        member_losses = torch.stack([weighted_loss(logits[:, i], labels, weights, loss, focal_gamma)
+                                     for i in range(logits.shape[1])])
+        loss_value = member_losses.sum()
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss_value).backward()
     scaler.unscale_(optimizer)
-    nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    for group in member_parameter_groups(model):
+        nn.utils.clip_grad_norm_(group, clip_norm)
     scaler.step(optimizer)
     scaler.update()
     scheduler.step()
-    return loss_value
+    return member_losses.mean().detach()
 
 
 def evaluate_windows(model: nn.Module, windows: torch.Tensor, labels: torch.Tensor, batch_size: int = 4096):

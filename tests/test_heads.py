@@ -68,3 +68,38 @@ def test_attention_heads_must_divide_hidden_size():
         dataclasses.replace(ModelParams(), head="convattn", hidden_size=30, attention_heads=4).check("model")
     with pytest.raises(ParamsError, match="convattn"):
         dataclasses.replace(ModelParams(), head="transformer").check("model")
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_logits_and_exports_as_one_head(tmp_path):
+    from puertocho.heads import EnsembleHead, member_logits
+    params = dataclasses.replace(ModelParams(), head="cnn", hidden_size=16, ensemble_size=3)
+    torch.manual_seed(2)
+    ensemble = build_head(params)
+    assert isinstance(ensemble, EnsembleHead) and len(ensemble.members) == 3
+    # built one after the other from one random stream: each member starts elsewhere
+    first, second = (m.out.weight.detach() for m in list(ensemble.members)[:2])
+    assert not torch.equal(first, second)
+    ensemble.train()
+    ensemble(torch.randn(32, 16, 96))   # move the batch-norm statistics
+    ensemble.eval()
+    windows = torch.randn(9, 16, 96) * 2
+    with torch.no_grad():
+        each = torch.cat([member(windows) for member in ensemble.members], dim=1)
+        torch.testing.assert_close(member_logits(ensemble, windows), each)
+        torch.testing.assert_close(ensemble(windows), each.mean(dim=1, keepdim=True))
+    path = tmp_path / "puertocho_ensemble.onnx"
+    export_onnx(ensemble, path, 16)
+    check_contract(path, 16)
+    assert check_matches_torch(path, ensemble, windows.numpy()) <= 1e-5
+    assert 0.0 <= load_in_openwakeword(path) <= 1.0
+
+
+def test_ensemble_size_one_is_the_single_head_with_its_own_initial_weights():
+    params = dataclasses.replace(ModelParams(), head="cnn", hidden_size=16)
+    torch.manual_seed(3)
+    single = build_head(dataclasses.replace(params, ensemble_size=1))
+    torch.manual_seed(3)
+    member = build_head(dataclasses.replace(params, ensemble_size=2)).members[0]
+    assert type(single) is type(member)
+    for name, value in single.state_dict().items():
+        torch.testing.assert_close(member.state_dict()[name], value)

@@ -69,6 +69,8 @@ def test_training_on_every_test_engine_is_refused():
 
 @pytest.mark.parametrize("section,key,value,message", [
     ("model", "head", "transformer", "model.head"),
+    ("model", "ensemble_size", 0, "model.ensemble_size"),
+    ("model", "ensemble_size", 2.0, "model.ensemble_size"),
     ("training", "batch_size", 0, "training.batch_size"),
     ("training", "epochs", 2.5, "training.epochs"),
     ("data", "engines", ["festival"], "data.engines"),

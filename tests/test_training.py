@@ -176,3 +176,41 @@ def test_mixup_training_learns_and_changes_the_first_epoch(tmp_path):
     assert mixed.history[0].train_loss != plain.history[0].train_loss
     assert mixed.history[-1].train_loss < mixed.history[0].train_loss
     assert mixed.history[mixed.best_epoch - 1].val_recall_at_low_false_accepts > 0.5
+
+
+
+def test_each_ensemble_member_takes_the_step_it_would_take_alone():
+    """Losses add up and clipping is per member: one clipped SGD step moves member 0 of a pair exactly as it moves
+    a lone head with the same start (a joint clip or a mean loss would move it less)."""
+    from puertocho.heads import build_head
+    from puertocho.training import train_step
+    lone_params = dataclasses.replace(MODEL, dropout=0.0)
+
+    def one_step(model):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        scaler = torch.amp.GradScaler("cuda", enabled=False)
+        windows, labels = (torch.from_numpy(a) for a in toy_data(3, 16))
+        weights = torch.where(labels > 0.5, 1.0, 3.0)
+        train_step(model, optimizer, scheduler, scaler, windows, labels, weights, clip_norm=0.05)
+        return model
+
+    torch.manual_seed(4)
+    lone = one_step(build_head(lone_params))
+    torch.manual_seed(4)
+    pair = one_step(build_head(dataclasses.replace(lone_params, ensemble_size=2)))
+    torch.manual_seed(4)
+    start = build_head(lone_params)
+    moved = max((lone.state_dict()[n] - v).abs().max().item() for n, v in start.state_dict().items()
+                if v.is_floating_point())
+    assert moved > 1e-3   # the step did something
+    for name, value in lone.state_dict().items():
+        torch.testing.assert_close(pair.members[0].state_dict()[name], value, rtol=0, atol=1e-6)
+
+
+def test_an_ensemble_trains_end_to_end_and_averages_its_best_epochs(tmp_path):
+    ensemble, state = train(dataclasses.replace(MODEL, ensemble_size=2), SETTINGS, toy_data(0), toy_data(1, 80),
+                            tmp_path / "pair", "hash", device="cpu")
+    assert len(ensemble.members) == 2
+    assert state.history[-1].train_loss < state.history[0].train_loss
+    assert state.history[state.best_epoch - 1].val_recall_at_low_false_accepts > 0.5
