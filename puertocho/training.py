@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from puertocho.heads import build_head, member_logits, member_parameter_groups
+from puertocho.heads import build_head, clip_member_gradients, member_logits
 from puertocho.metrics import classification_scores
 from puertocho.params import ModelParams, TrainingParams
 
@@ -144,8 +144,7 @@ def train_step(model: nn.Module, optimizer, scheduler, scaler, windows: torch.Te
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss_value).backward()
     scaler.unscale_(optimizer)
-    for group in member_parameter_groups(model):
-        nn.utils.clip_grad_norm_(group, clip_norm)
+    clip_member_gradients(model, clip_norm)
     scaler.step(optimizer)
     scaler.update()
     scheduler.step()

@@ -70,32 +70,48 @@ def test_attention_heads_must_divide_hidden_size():
         dataclasses.replace(ModelParams(), head="transformer").check("model")
 
 
-def test_an_ensemble_scores_the_mean_of_its_members_logits_and_exports_as_one_head(tmp_path):
-    from puertocho.heads import EnsembleHead, member_logits
-    params = dataclasses.replace(ModelParams(), head="cnn", hidden_size=16, ensemble_size=3)
+
+def lone_members(ensemble, params):
+    """An ensemble's members as lone heads (a grouped cnn ensemble's slices loaded into ConvHeads)."""
+    from puertocho.heads import ConvEnsembleHead, build_one_head
+    if isinstance(ensemble, ConvEnsembleHead):
+        members = []
+        for index in range(ensemble.n_members):
+            member = build_one_head(params)
+            member.load_state_dict(ensemble.member_state_dict(index))
+            members.append(member.train(ensemble.training))
+        return members
+    return list(ensemble.members)
+
+
+@pytest.mark.parametrize("head_name", ["cnn", "fc"])
+def test_an_ensemble_scores_the_mean_of_its_members_logits_and_exports_as_one_head(tmp_path, head_name):
+    from puertocho.heads import member_logits
+    params = dataclasses.replace(ModelParams(), head=head_name, hidden_size=16, ensemble_size=3)
     torch.manual_seed(2)
     ensemble = build_head(params)
-    assert isinstance(ensemble, EnsembleHead) and len(ensemble.members) == 3
-    # built one after the other from one random stream: each member starts elsewhere
-    first, second = (m.out.weight.detach() for m in list(ensemble.members)[:2])
-    assert not torch.equal(first, second)
     ensemble.train()
     ensemble(torch.randn(32, 16, 96))   # move the batch-norm statistics
     ensemble.eval()
+    members = [member.eval() for member in lone_members(ensemble, params)]
+    assert len(members) == 3
+    # each member starts elsewhere
+    first, second = (next(iter(member.state_dict().values())) for member in members[:2])
+    assert not torch.equal(first, second)
     windows = torch.randn(9, 16, 96) * 2
     with torch.no_grad():
-        each = torch.cat([member(windows) for member in ensemble.members], dim=1)
+        each = torch.cat([member(windows) for member in members], dim=1)
         torch.testing.assert_close(member_logits(ensemble, windows), each)
         torch.testing.assert_close(ensemble(windows), each.mean(dim=1, keepdim=True))
-    path = tmp_path / "puertocho_ensemble.onnx"
+    path = tmp_path / f"puertocho_ensemble_{head_name}.onnx"
     export_onnx(ensemble, path, 16)
     check_contract(path, 16)
     assert check_matches_torch(path, ensemble, windows.numpy()) <= 1e-5
     assert 0.0 <= load_in_openwakeword(path) <= 1.0
 
 
-def test_ensemble_size_one_is_the_single_head_with_its_own_initial_weights():
-    params = dataclasses.replace(ModelParams(), head="cnn", hidden_size=16)
+def test_ensemble_size_one_is_the_single_head_and_a_list_ensemble_starts_where_it_would():
+    params = dataclasses.replace(ModelParams(), head="fc", hidden_size=16)
     torch.manual_seed(3)
     single = build_head(dataclasses.replace(params, ensemble_size=1))
     torch.manual_seed(3)
@@ -103,3 +119,13 @@ def test_ensemble_size_one_is_the_single_head_with_its_own_initial_weights():
     assert type(single) is type(member)
     for name, value in single.state_dict().items():
         torch.testing.assert_close(member.state_dict()[name], value)
+
+
+def test_a_grouped_cnn_ensemble_costs_less_than_a_list_of_heads():
+    """The reason the cnn ensemble is one grouped network: parameters and outputs as a list's, fewer modules."""
+    from puertocho.heads import ConvEnsembleHead, build_one_head
+    params = dataclasses.replace(ModelParams(), head="cnn", ensemble_size=3)
+    ensemble = build_head(params)
+    assert isinstance(ensemble, ConvEnsembleHead)
+    single = sum(p.numel() for p in build_one_head(params).parameters())
+    assert sum(p.numel() for p in ensemble.parameters()) == 3 * single
