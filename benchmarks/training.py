@@ -83,9 +83,11 @@ def run(config: Config) -> dict:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         per_head = {}
-        for head in HEADS:
+        # every head alone, and the cnn head as an ensemble of three (model.ensemble_size: one grouped network)
+        variants = {head: dataclasses.replace(params.model, head=head, ensemble_size=1) for head in HEADS}
+        variants["cnn x3"] = dataclasses.replace(params.model, head="cnn", ensemble_size=3)
+        for head, model_params in variants.items():
             config.log(f"training: {head} on {device}, {n_train} windows")
-            model_params = dataclasses.replace(params.model, head=head)
             train, validate, n_parameters = _step_functions(model_params, params.training, device, n_train, n_val,
                                                             steps_per_run)
             entry = {"parameters": n_parameters, "steps_timed_per_run": steps_per_run,

@@ -37,7 +37,7 @@ def test_quick_benchmarks_write_every_section_and_print_the_table(tmp_path):
 
     training = data["training"]
     assert _positive(training["train_windows"]) and _positive(training["batch_size"])
-    assert set(training["devices"]["cpu"]) == {"fc", "cnn", "gru", "convattn"}
+    assert set(training["devices"]["cpu"]) == {"fc", "cnn", "gru", "convattn", "cnn x3"}
     for device in training["devices"].values():
         for entry in device.values():
             assert _positive(entry["windows_per_second"]) and _positive(entry["seconds_per_epoch"])
