@@ -25,10 +25,12 @@ fi
 
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 stamp=.venv/.requirements.sha256
-wanted=$(sha256sum requirements.txt | cut -d' ' -f1)
+# constraints.txt pins every transitive package too (numpy, scipy, ...): the same data hashes from a fresh clone
+wanted=$(cat requirements.txt constraints.txt | sha256sum | cut -d' ' -f1)
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$wanted" ]]; then
   echo "setup: installing Python requirements into .venv (first time: a few minutes)" >&2
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt 2> >(grep -v "^WARNING: Location" >&2)
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt \
+    2> >(grep -v "^WARNING: Location" >&2)
   echo "$wanted" > "$stamp"
 fi
 echo "setup: ready (.venv/bin/python, .venv/bin/dvc)" >&2
