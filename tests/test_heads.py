@@ -121,8 +121,8 @@ def test_ensemble_size_one_is_the_single_head_and_a_list_ensemble_starts_where_i
         torch.testing.assert_close(member.state_dict()[name], value)
 
 
-def test_a_grouped_cnn_ensemble_costs_less_than_a_list_of_heads():
-    """The reason the cnn ensemble is one grouped network: parameters and outputs as a list's, fewer modules."""
+def test_a_cnn_ensemble_is_one_grouped_network_holding_three_heads_parameters():
+    """The cnn ensemble is one grouped network (for speed), with exactly the parameters of three lone heads."""
     from puertocho.heads import ConvEnsembleHead, build_one_head
     params = dataclasses.replace(ModelParams(), head="cnn", ensemble_size=3)
     ensemble = build_head(params)

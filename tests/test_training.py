@@ -221,3 +221,8 @@ def test_an_ensemble_trains_end_to_end_and_averages_its_best_epochs(tmp_path):
     assert ensemble.n_members == 2
     assert state.history[-1].train_loss < state.history[0].train_loss
     assert state.history[state.best_epoch - 1].val_recall_at_low_false_accepts > 0.5
+    tops = [torch.load(tmp_path / "pair" / f"top_{epoch:03d}.pt", weights_only=True) for _, epoch in state.top]
+    assert len(tops) == 3
+    for name, value in ensemble.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, sum(t[name] for t in tops) / 3)
