@@ -31,14 +31,21 @@ BREAKDOWN_FIELDS = ("engine", "family", "snr_band", "reverb", "far_field", "back
 @dataclass
 class StreamSet:
     """Scored streams laid end to end: per-chunk scores (n,), VAD scores (n,), utterances inside them
-    (chunk indices) and a metadata row per utterance."""
+    (chunk indices), a metadata row per utterance, and the streams' length as made (streams.csv's seconds;
+    None = their chunks)."""
     scores: np.ndarray
     vad: np.ndarray
     utterances: list[Utterance] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
+    seconds: float | None = None
 
     @property
     def hours(self) -> float:
+        """The length false accepts are counted against. Streams are scored in whole 80 ms chunks, and a
+        stream whose length is not a whole number of chunks loses its last fraction of one: 4 h of
+        calibration streams scored as 179,999 chunks would turn a budget of 2 false accepts into 1."""
+        if self.seconds is not None:
+            return self.seconds / 3600
         return len(self.scores) * CHUNK_SECONDS / 3600
 
 
@@ -59,8 +66,10 @@ def score_stream(npz_path: Path, head_path: Path, initial: np.ndarray, n_frames:
     return scores, saved["vad"]
 
 
-def join(parts: list[tuple[np.ndarray, np.ndarray, list[Utterance], list[dict]]]) -> StreamSet:
-    """One StreamSet from (scores, vad, utterances, rows) parts; utterance chunks are shifted to match."""
+def join(parts: list[tuple[np.ndarray, np.ndarray, list[Utterance], list[dict]]],
+         seconds: float | None = None) -> StreamSet:
+    """One StreamSet from (scores, vad, utterances, rows) parts; utterance chunks are shifted to match.
+    `seconds`: the parts' length as made (see StreamSet.hours)."""
     offset, utterances, rows = 0, [], []
     for scores, _, part_utterances, part_rows in parts:
         utterances += [Utterance(u.start + offset, u.end + offset) for u in part_utterances]
@@ -68,7 +77,13 @@ def join(parts: list[tuple[np.ndarray, np.ndarray, list[Utterance], list[dict]]]
         offset += len(scores)
     empty = np.empty(0, np.float32)
     return StreamSet(np.concatenate([p[0] for p in parts]) if parts else empty,
-                     np.concatenate([p[1] for p in parts]) if parts else empty, utterances, rows)
+                     np.concatenate([p[1] for p in parts]) if parts else empty, utterances, rows, seconds)
+
+
+def total_seconds(parts) -> float | None:
+    """The summed length as made of StreamSets, or None when any lacks one (then chunks count)."""
+    seconds = [part.seconds for part in parts]
+    return None if any(s is None for s in seconds) else float(sum(seconds))
 
 
 def gated(streams: StreamSet, vad_threshold: float) -> np.ndarray:
@@ -103,7 +118,7 @@ def sweep(positive: StreamSet, negative: StreamSet, rules: Rules, thresholds=THR
     """Operating points over the threshold grid, on gated scores."""
     positive_scores, negative_scores = gated(positive, rules.vad_threshold), gated(negative, rules.vad_threshold)
     return [operating_point(t, negative_scores, positive_scores, positive.utterances, rules.patience_frames,
-                            rules.refractory_frames, rules.tolerance_frames) for t in thresholds]
+                            rules.refractory_frames, rules.tolerance_frames, negative.hours) for t in thresholds]
 
 
 def missed(streams: StreamSet, threshold: float, rules: Rules) -> np.ndarray:
@@ -147,7 +162,7 @@ def false_accepts(streams: StreamSet, threshold: float, rules: Rules) -> int:
 def only_utterances(streams: StreamSet, keep: list[bool]) -> StreamSet:
     """The same scores with only the kept utterances (and their rows)."""
     return StreamSet(streams.scores, streams.vad, [u for u, k in zip(streams.utterances, keep) if k],
-                     [r for r, k in zip(streams.rows, keep) if k])
+                     [r for r, k in zip(streams.rows, keep) if k], streams.seconds)
 
 
 def report(calibration_positive: StreamSet, calibration_negative: StreamSet, test_positive: StreamSet,
@@ -164,7 +179,8 @@ def report(calibration_positive: StreamSet, calibration_negative: StreamSet, tes
     calibration_points = sweep(calibration_positive, calibration_negative, rules)
     chosen = choose_threshold(calibration_points, target_false_accepts_per_hour)
     threshold = chosen.threshold
-    test_negative = join([(s.scores, s.vad, [], []) for s in test_negative_by_kind.values()])
+    test_negative = join([(s.scores, s.vad, [], []) for s in test_negative_by_kind.values()],
+                         total_seconds(test_negative_by_kind.values()))
     test_points = sweep(test_positive, test_negative, rules)
     counts = missed(test_positive, threshold, rules)
     misses = int(np.sum(counts == 0))

@@ -10,20 +10,23 @@ from puertocho.export import onnx_scores
 from puertocho.features import FrontEnd
 from puertocho.metrics import classification_scores, rate_with_bound, share_with_interval
 from puertocho.protocol import (Rules, StreamSet, calibration_blockers, false_accepts, join, missed,
-                                per_text_detection_share, read_rows, report, score_stream, utterances_of)
+                                per_text_detection_share, read_rows, report, score_stream, total_seconds,
+                                utterances_of)
 from puertocho.report import plot_det_curve, write_csv_rows, write_json
 
 log = logging.getLogger("evaluate")
 
 
-def load_streams(folder: Path, names: list[str], rows: list[dict], head: Path, initial, n_frames) -> StreamSet:
-    """Score the named streams and attach the utterance rows that belong to each."""
+def load_streams(folder: Path, names: list[str], rows: list[dict], head: Path, initial, n_frames,
+                 seconds: dict[str, float] | None = None) -> StreamSet:
+    """Score the named streams and attach the utterance rows that belong to each; `seconds` (name -> length
+    as made, from streams.csv) sets the hours false accepts are counted against."""
     parts = []
     for name in names:
         scores, vad = score_stream(folder / f"{name}.npz", head, initial, n_frames)
         own = [r for r in rows if r["stream"] == name]
         parts.append((scores, vad, utterances_of(own), own))
-    return join(parts)
+    return join(parts, sum(seconds[name] for name in names) if seconds is not None else None)
 
 
 def run(params, args):
@@ -37,12 +40,13 @@ def run(params, args):
                                  head, initial, n_frames)
     streams = read_rows(test_dir / "negative" / "streams.csv")
     confusable_rows = read_rows(test_dir / "negative" / "confusable_utterances.csv")
-    negative = {}
+    negative, seconds = {}, {row["stream"]: float(row["seconds"]) for row in streams}
     for row in streams:
         negative.setdefault((row["role"], row["kind"]), []).append(row["stream"])
-    scored = {key: load_streams(test_dir / "negative", names, confusable_rows, head, initial, n_frames)
+    scored = {key: load_streams(test_dir / "negative", names, confusable_rows, head, initial, n_frames, seconds)
               for key, names in negative.items()}
-    calibration_negative = join([(s.scores, s.vad, [], []) for (role, _), s in scored.items() if role == "calibration"])
+    calibration_parts = [s for (role, _), s in scored.items() if role == "calibration"]
+    calibration_negative = join([(s.scores, s.vad, [], []) for s in calibration_parts], total_seconds(calibration_parts))
     test_by_kind = {kind: s for (role, kind), s in scored.items() if role == "test"}
     confusables = test_by_kind.get("confusable", StreamSet(np.empty(0), np.empty(0)))
 

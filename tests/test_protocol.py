@@ -53,6 +53,36 @@ def test_threshold_is_chosen_on_calibration_and_unchanged_by_the_test_streams():
     assert len(det) > 10 and {"false_accepts_per_hour", "calibration_false_reject_rate"} <= set(det[0])
 
 
+def test_false_accepts_count_against_the_streams_length_as_made_not_their_whole_chunks():
+    # 4 h of calibration streams that score as one chunk fewer (a stream whose length is not a whole number of
+    # chunks loses its last fraction): two false accepts are 0.5 per hour over the 4 h the streams hold, and
+    # are within the 0.5 target; counted over whole chunks they read 0.500003 and force the threshold up.
+    calibration_positive = positives([0.999, 0.99, 0.9])
+    spikes = [(1000, 0.95), (50000, 0.95)]
+    chunks = 4 * HOUR - 1
+    as_chunks = StreamSet(negatives(4.0, spikes).scores[:chunks], np.ones(chunks, np.float32))
+    as_made = StreamSet(as_chunks.scores, as_chunks.vad, seconds=4 * 3600.0)
+    quiet = {"speech": negatives(0.2, [])}
+    empty = StreamSet(np.zeros(0), np.zeros(0))
+    test_positive = positives([0.999, 0.99, 0.9], rows(3))
+    counted_as_made, _ = report(calibration_positive, as_made, test_positive, quiet, empty, RULES, 0.5, 0.05)
+    counted_as_chunks, _ = report(calibration_positive, as_chunks, test_positive, quiet, empty, RULES, 0.5, 0.05)
+    assert counted_as_made["calibration"]["false_accepts_per_hour"] == pytest.approx(0.5)
+    assert counted_as_made["calibration"]["hours_negative"] == 4.0
+    assert counted_as_made["threshold"] <= 0.9   # the 0.95 spikes are allowed: 0.9 is caught too
+    assert counted_as_chunks["threshold"] > 0.95  # one chunk short, two spikes are over the target
+    assert counted_as_chunks["calibration"]["hours_negative"] == pytest.approx(4.0, abs=1e-4)
+
+
+def test_joined_streams_carry_their_length_as_made():
+    from puertocho.protocol import join, total_seconds
+    parts = [StreamSet(np.zeros(10), np.zeros(10), seconds=1.0), StreamSet(np.zeros(5), np.zeros(5), seconds=0.5)]
+    joined = join([(p.scores, p.vad, [], []) for p in parts], total_seconds(parts))
+    assert joined.hours == pytest.approx(1.5 / 3600)
+    assert total_seconds(parts + [StreamSet(np.zeros(3), np.zeros(3))]) is None   # one without: chunks count
+    assert join([(p.scores, p.vad, [], []) for p in parts]).hours == pytest.approx(15 * 0.08 / 3600)
+
+
 def test_poisson_and_wilson_bounds():
     assert poisson_upper_per_hour(0, 1.0) == pytest.approx(2.996, abs=1e-3)   # 0 in 1 h cannot show < 3 per hour
     assert poisson_upper_per_hour(0, 6.0) == pytest.approx(0.499, abs=1e-3)
