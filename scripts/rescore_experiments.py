@@ -29,7 +29,19 @@ from pathlib import Path
 
 import yaml
 
-CACHE = Path(".dvc/cache/files/md5")
+
+
+def cache_root() -> Path:
+    """The DVC cache's md5 folder: .dvc/cache by default, or wherever `dvc cache dir` points (a shared cache)."""
+    try:
+        listed = subprocess.run([sys.executable, "-m", "dvc", "cache", "dir"], capture_output=True, text=True)
+    except OSError:
+        return Path(".dvc/cache/files/md5")
+    folder = Path(listed.stdout.strip()) if listed.returncode == 0 and listed.stdout.strip() else Path(".dvc/cache")
+    return folder / "files" / "md5"
+
+
+CACHE = cache_root()
 TEST_STREAMS_PREFIX = ("positive/", "negative/test_")
 
 
