@@ -34,12 +34,10 @@ class OperatingPoint:
 
 def operating_point(threshold: float, negative_scores: np.ndarray, positive_scores: np.ndarray,
                     utterances: list[Utterance], patience_frames: int, refractory_frames: int,
-                    tolerance_frames: int, hours: float | None = None) -> OperatingPoint:
-    """Both error rates at one threshold. Scores are per 80 ms chunk of the negative and positive streams;
-    `hours` is the negative streams' length (default: their chunks)."""
+                    tolerance_frames: int) -> OperatingPoint:
+    """Both error rates at one threshold. Scores are per 80 ms chunk of the negative and positive streams."""
     negative_events = detection_events(negative_scores, threshold, patience_frames, refractory_frames)
-    if hours is None:
-        hours = len(negative_scores) * CHUNK_SECONDS / 3600
+    hours = len(negative_scores) * CHUNK_SECONDS / 3600
     positive_events = detection_events(positive_scores, threshold, patience_frames, refractory_frames)
     per_utterance = count_per_utterance(positive_events, utterances, tolerance_frames)
     latencies = []

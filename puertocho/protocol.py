@@ -117,8 +117,11 @@ class Rules:
 def sweep(positive: StreamSet, negative: StreamSet, rules: Rules, thresholds=THRESHOLDS) -> list[OperatingPoint]:
     """Operating points over the threshold grid, on gated scores."""
     positive_scores, negative_scores = gated(positive, rules.vad_threshold), gated(negative, rules.vad_threshold)
-    return [operating_point(t, negative_scores, positive_scores, positive.utterances, rules.patience_frames,
-                            rules.refractory_frames, rules.tolerance_frames, negative.hours) for t in thresholds]
+    points = [operating_point(t, negative_scores, positive_scores, positive.utterances, rules.patience_frames,
+                              rules.refractory_frames, rules.tolerance_frames) for t in thresholds]
+    # operating_point counts hours in whole chunks; the streams' length as made may be a fraction longer
+    return [dataclasses.replace(p, false_accepts_per_hour=p.false_accepts / negative.hours if negative.hours
+                                else float("nan")) for p in points]
 
 
 def missed(streams: StreamSet, threshold: float, rules: Rules) -> np.ndarray:
