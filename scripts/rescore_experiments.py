@@ -21,6 +21,7 @@ shipping the best one is choosing on the test set: read such a table as a what-i
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -31,17 +32,20 @@ import yaml
 
 
 
-def cache_root() -> Path:
-    """The DVC cache's md5 folder: .dvc/cache by default, or wherever `dvc cache dir` points (a shared cache)."""
+@functools.lru_cache(maxsize=None)
+def cache_root(workdir: str) -> Path:
+    """The md5 folder of the DVC cache of the repository at `workdir`: .dvc/cache, or wherever `dvc cache dir`
+    points (a cache shared with another clone, as `dvc cache dir --local` sets)."""
     try:
-        listed = subprocess.run([sys.executable, "-m", "dvc", "cache", "dir"], capture_output=True, text=True)
+        listed = subprocess.run([sys.executable, "-m", "dvc", "cache", "dir"], capture_output=True, text=True,
+                                cwd=workdir)
     except OSError:
-        return Path(".dvc/cache/files/md5")
-    folder = Path(listed.stdout.strip()) if listed.returncode == 0 and listed.stdout.strip() else Path(".dvc/cache")
-    return folder / "files" / "md5"
+        listed = None
+    if listed is not None and listed.returncode == 0 and listed.stdout.strip():
+        return Path(listed.stdout.strip()) / "files" / "md5"
+    return Path(workdir) / ".dvc/cache/files/md5"
 
 
-CACHE = cache_root()
 TEST_STREAMS_PREFIX = ("positive/", "negative/test_")
 
 
@@ -69,7 +73,7 @@ def out_md5(lock: dict, stage: str, path: str) -> str:
 
 
 def cached(md5: str) -> Path:
-    path = CACHE / md5[:2] / md5[2:]
+    path = cache_root(os.getcwd()) / md5[:2] / md5[2:]
     if not path.exists():
         raise FileNotFoundError(f"{path} is not in the DVC cache (dvc pull, or re-run the experiment)")
     return path
