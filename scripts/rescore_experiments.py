@@ -31,7 +31,6 @@ from pathlib import Path
 import yaml
 
 
-
 @functools.lru_cache(maxsize=None)
 def cache_root(workdir: str) -> Path:
     """The md5 folder of the DVC cache of the repository at `workdir`: .dvc/cache, or wherever `dvc cache dir`
