@@ -175,8 +175,8 @@ class ConvEnsembleHead(nn.Module):
         parts = [g.view(self.n_members, -1) for g in grads]               # (members, slice) per parameter, views
         norms = torch.stack([part.norm(dim=1) for part in parts]).norm(dim=0)   # (members,)
         scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-        for grad, part in zip(grads, parts):
-            part.mul_(scale[:, None])   # a view of grad: scales it in place
+        for part in parts:
+            part.mul_(scale[:, None])   # a view of its gradient: scales it in place
 
 
 HEADS = {"fc": FullyConnectedHead, "cnn": ConvHead, "gru": GruHead, "convattn": ConvAttentionHead}

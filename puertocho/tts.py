@@ -112,24 +112,28 @@ class GttsEngine:
         return read_any(mp3_path)
 
 
-def _piper_engine():
+def _piper_engine(threads: int | None = None):
     from puertocho.neural_tts import PiperEngine  # onnxruntime and the voice load only when asked for
-    return PiperEngine()
+    return PiperEngine(threads)
 
 
-def _kokoro_engine():
+def _kokoro_engine(threads: int | None = None):
     from puertocho.neural_tts import KokoroEngine
-    return KokoroEngine()
+    return KokoroEngine(threads)
 
 
 ENGINES = {"espeak": EspeakEngine, "gtts": GttsEngine, "piper": _piper_engine, "kokoro": _kokoro_engine}
+THREADED_ENGINES = {"piper", "kokoro"}   # onnxruntime models: their factories take a thread count
 
 
 class CachedSynthesizer:
     """Synthesize through the right engine, reusing audio already made with identical settings."""
 
-    def __init__(self, cache_dir: str | Path) -> None:
+    def __init__(self, cache_dir: str | Path, engine_threads: int | None = None) -> None:
+        """engine_threads: onnxruntime threads of each neural engine (None = one per core). The audio does not
+        depend on it (the neural graphs are bit-deterministic across thread counts)."""
         self.cache_dir = Path(cache_dir)
+        self.engine_threads = engine_threads
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._engines: dict[str, object] = {}
         self.hits = 0
@@ -139,7 +143,8 @@ class CachedSynthesizer:
         if name not in self._engines:
             if name not in ENGINES:
                 raise EngineUnavailable(f"unknown TTS engine '{name}': use one of {', '.join(sorted(ENGINES))}.")
-            self._engines[name] = ENGINES[name]()
+            self._engines[name] = (ENGINES[name](self.engine_threads) if name in THREADED_ENGINES
+                                   else ENGINES[name]())
         return self._engines[name]
 
     def synthesize(self, utterance: Utterance) -> np.ndarray:
@@ -170,7 +175,10 @@ class CachedSynthesizer:
                 yield self.synthesize(utterance)
             return
         context = multiprocessing.get_context("spawn")  # no inherited engine or thread state
-        with context.Pool(workers, initializer=_start_worker, initargs=(str(self.cache_dir),)) as pool:
+        # One onnxruntime thread per core in all: N workers with a thread per core each made Kokoro 10% slower
+        # on 2 cores (2 workers x 1 thread: 1.46 clips/s; 2 x 2: 1.32; 1 x 2: 1.17; measured 2026-11-27).
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with context.Pool(workers, initializer=_start_worker, initargs=(str(self.cache_dir), threads)) as pool:
             for samples, hit in pool.imap(_synthesize_in_worker, utterances, chunksize=4):
                 self.hits += hit
                 self.misses += not hit
@@ -180,9 +188,9 @@ class CachedSynthesizer:
 _WORKER_SYNTHESIZER: CachedSynthesizer | None = None
 
 
-def _start_worker(cache_dir: str) -> None:
+def _start_worker(cache_dir: str, engine_threads: int) -> None:
     global _WORKER_SYNTHESIZER
-    _WORKER_SYNTHESIZER = CachedSynthesizer(cache_dir)
+    _WORKER_SYNTHESIZER = CachedSynthesizer(cache_dir, engine_threads)
 
 
 def _synthesize_in_worker(utterance: Utterance) -> tuple[np.ndarray, bool]:

@@ -7,6 +7,7 @@ import json
 import logging
 import random
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,12 @@ def save_stream(out, name, stream, front_end):
     """The stream as FLAC plus its per-chunk embeddings and VAD scores (npz)."""
     audio.write_clip(out / f"{name}.flac", stream)
     samples = audio.to_int16(stream)
-    np.savez(out / f"{name}.npz", embeddings=front_end.stream_embeddings(samples),
-             vad=vad_per_chunk(stream))
+    # The VAD steps through the stream in small sequential calls on one core, leaving the other idle; run beside
+    # the embedding model, it uses that idle time (the same scores; about a tenth off the streams' time).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        vad = pool.submit(vad_per_chunk, stream)
+        embeddings = front_end.stream_embeddings(samples)
+        np.savez(out / f"{name}.npz", embeddings=embeddings, vad=vad.result())
 
 
 def run(params, args):

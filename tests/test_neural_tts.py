@@ -147,3 +147,16 @@ def test_piper_reads_the_phonemes_as_piper_does_and_the_patched_graph_matches_it
         "noise_durations": np.ones((1, 2, len(ids)), dtype=np.float32),
         "noise_frames": np.ones((1, 192, 4000), dtype=np.float32)})[0].squeeze()
     assert np.array_equal(reference, ours)
+
+
+def test_cached_synthesizer_gives_the_neural_engines_its_thread_count_and_the_same_audio(tmp_path, kokoro):
+    """The worker pool runs each neural engine on one thread per worker (faster on 2 cores); the audio must
+    not depend on it, or data hashes would depend on the machine."""
+    from puertocho.tts import CachedSynthesizer
+    one_thread = CachedSynthesizer(tmp_path / "one", engine_threads=1)
+    samples = one_thread.synthesize(KOKORO_WORD)
+    session = one_thread.engine("kokoro")._session
+    assert session.get_session_options().intra_op_num_threads == 1
+    assert np.array_equal(samples, kokoro.synthesize(KOKORO_WORD))  # the fixture's engine: one thread per core
+    piper_one = one_thread.engine("piper")
+    assert piper_one._session.get_session_options().intra_op_num_threads == 1
