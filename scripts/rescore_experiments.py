@@ -9,7 +9,9 @@ Usage: python scripts/rescore_experiments.py --names stride3,s3-pos4,old-default
   (a name=rev entry re-scores any commit's dvc.lock, for runs that were not experiments)
   then: python scripts/rescore_experiments.py --names ... --table   (the table of what is in --out)
 
-An experiment whose test streams differ from the workspace's is refused: its figures would not compare.
+An experiment whose test streams differ from the workspace's is refused: its figures would not compare with
+the ones it was first scored with. --other-test-streams scores it anyway, on the workspace's test streams, to
+put runs made on an older test set on the current one (the "as first scored" column then reads another test).
 
 What if the Pi ran the same head with other runtime rules? --set evaluate.KEY=VALUE (repeatable) changes
 the evaluate section for every named run, e.g. the VAD gate and the patience:
@@ -97,13 +99,19 @@ def materialize(md5: str, folder: Path) -> None:
             os.symlink(cached(file_md5).resolve(), target)
 
 
-def check_same_test_streams(name: str, lock: dict, workspace_lock: dict) -> None:
-    """Refuse an experiment whose reported test streams are not the workspace's (calibration may differ)."""
+def check_same_test_streams(name: str, lock: dict, workspace_lock: dict, allow_other: bool = False) -> None:
+    """Refuse an experiment whose reported test streams are not the workspace's (calibration may differ);
+    with allow_other, say so and go on."""
     theirs = test_streams(directory_listing(out_md5(lock, "make_test", "data/test")))
     ours = test_streams(directory_listing(out_md5(workspace_lock, "make_test", "data/test")))
     if theirs != ours:
-        raise SystemExit(f"{name}: its test streams differ from the workspace's data/test; its figures would not "
-                         "compare (re-run it with dvc exp run instead)")
+        changed = sorted(path for path in set(theirs) | set(ours) if theirs.get(path) != ours.get(path))
+        if not allow_other:
+            raise SystemExit(f"{name}: its test streams differ from the workspace's data/test ({len(changed)} files, "
+                             f"e.g. {changed[0]}); its figures would not compare (re-run it with dvc exp run, or "
+                             "give --other-test-streams to score it on the workspace's)")
+        print(f"WARNING {name}: first scored on other test streams ({len(changed)} files differ, e.g. {changed[0]}); "
+              "scoring it on the workspace's", flush=True)
 
 
 def evaluate_overrides(entries: list[str]) -> dict:
@@ -119,9 +127,10 @@ def evaluate_overrides(entries: list[str]) -> dict:
     return overrides
 
 
-def rescore(name: str, rev: str, out: Path, workspace_lock: dict, evaluate: dict | None = None) -> Path:
+def rescore(name: str, rev: str, out: Path, workspace_lock: dict, evaluate: dict | None = None,
+            other_test_streams: bool = False) -> Path:
     lock = yaml.safe_load(git_text(rev, "dvc.lock"))
-    check_same_test_streams(name, lock, workspace_lock)
+    check_same_test_streams(name, lock, workspace_lock, other_test_streams)
     params = yaml.safe_load(git_text(rev, "params.yaml"))
     params["test"] = yaml.safe_load(Path("params.yaml").read_text())["test"]
     evaluate = evaluate or {}
@@ -168,6 +177,8 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the table of what --out holds; score nothing")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="evaluate.KEY=VALUE",
                         help="score with other runtime rules (VAD gate, patience, refractory); repeatable")
+    parser.add_argument("--other-test-streams", action="store_true",
+                        help="score runs first scored on other test streams, on the workspace's (instead of refusing)")
     args = parser.parse_args()
     out = Path(args.out)
     evaluate = evaluate_overrides(args.overrides)
@@ -186,7 +197,7 @@ def main() -> None:
         workspace_lock = yaml.safe_load(Path("dvc.lock").read_text())
         for name in names:
             print(f"re-scoring {name} ({revs[name][0][:7]})", flush=True)
-            rescore(name, revs[name][0], out, workspace_lock, evaluate)
+            rescore(name, revs[name][0], out, workspace_lock, evaluate, args.other_test_streams)
     print("| experiment | threshold (calibration false accepts) | false accepts/h (95% upper) | held-out FRR [95%] "
           "| Piper / Kokoro FRR (seen) | as first scored: threshold, false accepts/h, held-out FRR |")
     print("|---|---|---|---|---|---|")

@@ -38,8 +38,17 @@ def test_other_calibration_streams_may_differ_but_not_the_test_streams(tmp_path,
     cache_directory(tmp_path, "bb22.dir", with_extra)
     cache_directory(tmp_path, "cc33.dir", other_test)
     rescore.check_same_test_streams("old", lock_with_test_set("aa11.dir"), lock_with_test_set("bb22.dir"))
-    with pytest.raises(SystemExit, match="other: its test streams differ"):
+    with pytest.raises(SystemExit, match="other: its test streams differ .*negative/test_speech_000.npz"):
         rescore.check_same_test_streams("other", lock_with_test_set("cc33.dir"), lock_with_test_set("bb22.dir"))
+
+
+def test_other_test_streams_are_scored_on_request_with_a_warning(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cache_directory(tmp_path, "aa11.dir", TEST_SET)
+    cache_directory(tmp_path, "cc33.dir", {**TEST_SET, "negative/test_speech_000.npz": "t9"})
+    rescore.check_same_test_streams("other", lock_with_test_set("cc33.dir"), lock_with_test_set("aa11.dir"),
+                                    allow_other=True)
+    assert "WARNING other: first scored on other test streams (1 files differ" in capsys.readouterr().out
 
 
 def test_a_missing_cache_entry_names_the_fix(tmp_path, monkeypatch):
