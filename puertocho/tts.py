@@ -130,8 +130,8 @@ class CachedSynthesizer:
     """Synthesize through the right engine, reusing audio already made with identical settings."""
 
     def __init__(self, cache_dir: str | Path, engine_threads: int | None = None) -> None:
-        """engine_threads: onnxruntime threads of each neural engine (None = one per core). The audio does not
-        depend on it (the neural graphs are bit-deterministic across thread counts)."""
+        """engine_threads: onnxruntime threads of each neural engine (None = one per core). Kokoro's audio does
+        not depend on it; Piper's does, by one bit in some clips, so the worker pool fixes it at one per worker."""
         self.cache_dir = Path(cache_dir)
         self.engine_threads = engine_threads
         self.cache_dir.mkdir(parents=True, exist_ok=True)
