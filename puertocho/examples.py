@@ -102,15 +102,19 @@ def build_windows(front_end: FrontEnd, clips: list[np.ndarray], placement: str, 
 def background_pool(noise: list[np.ndarray], speech: list[np.ndarray], augment, seed: int,
                     seconds: float = 4.0) -> list[np.ndarray]:
     """A split's backgrounds: its noise and speech clips, plus augment.babble_backgrounds clips of babble (3-6
-    of the split's own sentences at once) and augment.music_backgrounds of music-like audio (chords over a
-    beat), int16 (n,) each. The kinds of background a home has; never the test set's audio (other sentences,
-    other seeds)."""
+    of the split's own sentences at once), augment.music_backgrounds of music-like audio (chords over a beat)
+    and augment.tv_backgrounds of TV-like audio (one band-limited voice of the split's sentences over music),
+    int16 (n,) each. The kinds of background a home has; never the test set's audio (other sentences, other
+    seeds)."""
     from puertocho.test_set import background
     rng = np.random.default_rng(seed)
     n_samples = int(seconds * audio.SAMPLE_RATE)
-    talk = [audio.to_float(clip) for clip in speech[:2000]] if augment.babble_backgrounds else []
+    needs_talk = augment.babble_backgrounds or augment.tv_backgrounds
+    talk = [audio.to_float(clip) for clip in speech[:2000]] if needs_talk else []
     made = [background("babble", n_samples, talk, rng) for _ in range(augment.babble_backgrounds if talk else 0)]
     made += [background("music", n_samples, [], rng) for _ in range(augment.music_backgrounds)]
+    # Drawn last, so adding TV leaves every babble and music clip of the same seed as it was.
+    made += [background("tv", n_samples, talk, rng) for _ in range(augment.tv_backgrounds if talk else 0)]
     return list(noise) + list(speech) + [audio.to_int16(clip) for clip in made]
 
 

@@ -202,6 +202,7 @@ class AugmentParams:
     image_source_rooms: int = 0
     babble_backgrounds: int = 0
     music_backgrounds: int = 0
+    tv_backgrounds: int = 0
     talk_stream_hours: float = 0.0
     talk_stream_stride_frames: int = 4
 
@@ -213,7 +214,7 @@ class AugmentParams:
                  "keep speed factors within (0.5, 2.0)")
         for name in ("snr_db_range", "rt60_range", "gain_db_range", "end_offset_range", "speed_range"):
             _check_range(getattr(self, name), f"{section}.{name}")
-        for name in ("image_source_rooms", "babble_backgrounds", "music_backgrounds"):
+        for name in ("image_source_rooms", "babble_backgrounds", "music_backgrounds", "tv_backgrounds"):
             _require(getattr(self, name) >= 0, f"{section}.{name}", "use a count, 0 or more (0 = none)")
         _require(self.talk_stream_hours >= 0, f"{section}.talk_stream_hours", "use hours, 0 or more (0 = off)")
         _require(self.talk_stream_stride_frames >= 1, f"{section}.talk_stream_stride_frames",

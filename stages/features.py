@@ -53,7 +53,7 @@ def run(params, args):
         # Backgrounds come from the same split's noise and speech, so validation hears nothing trained on.
         if not clips_by_kind.get(("noise", split), []) + clips_by_kind.get(("speech", split), []):
             raise FileNotFoundError(f"no noise or speech clips in the {split} split: raise data.noise_count")
-        # Plus babble and music made from the same split (augment.babble_backgrounds, music_backgrounds).
+        # Plus babble, music and TV made from the same split (augment.*_backgrounds).
         backgrounds = background_pool(clips_by_kind.get(("noise", split), []), clips_by_kind.get(("speech", split), []),
                                       augment, augment.seed + 500 + (0 if split == "train" else 1))
         for kind_index, (kind, (placement, label)) in enumerate(KINDS.items()):

@@ -97,6 +97,22 @@ def test_background_pool_adds_babble_and_music_from_the_split():
     assert len(background_pool(noise, talk, AugmentParams(), seed=0)) == 13
 
 
+def test_tv_backgrounds_come_after_babble_and_music_and_leave_them_as_they_were():
+    noise, talk = noise_clips(3), sentences(10)
+    settings = dataclasses.replace(AugmentParams(), babble_backgrounds=4, music_backgrounds=5)
+    with_tv = background_pool(noise, talk, dataclasses.replace(settings, tv_backgrounds=3), seed=0)
+    without = background_pool(noise, talk, settings, seed=0)
+    assert len(with_tv) == len(without) + 3
+    for kept, before in zip(with_tv, without):
+        np.testing.assert_array_equal(kept, before)
+    tv = with_tv[len(without):]
+    assert all(len(clip) == 4 * audio.SAMPLE_RATE and np.abs(clip).max() > 0 for clip in tv)
+    # TV alone (no babble) still has the split's sentences to speak
+    assert len(background_pool(noise, talk, dataclasses.replace(AugmentParams(), tv_backgrounds=2), seed=0)) == 15
+    # no sentences in the split: no TV talk
+    assert len(background_pool(noise, [], dataclasses.replace(AugmentParams(), tv_backgrounds=2), seed=0)) == 3
+
+
 def test_looped_background_fills_the_length():
     rng = np.random.default_rng(0)
     out = looped_background(noise_clips(2), 5 * audio.SAMPLE_RATE, rng)
@@ -113,7 +129,8 @@ def test_image_source_rooms_start_at_the_direct_path():
 
 
 @pytest.mark.parametrize("key, value", [("talk_stream_hours", -1.0), ("talk_stream_stride_frames", 0),
-                                        ("babble_backgrounds", -2), ("image_source_rooms", -1)])
+                                        ("babble_backgrounds", -2), ("tv_backgrounds", -1),
+                                        ("image_source_rooms", -1)])
 def test_bad_augment_values_name_their_key(key, value):
     with pytest.raises(ParamsError, match=f"augment.{key}"):
         dataclasses.replace(AugmentParams(), **{key: value}).check("augment")
