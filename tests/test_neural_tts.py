@@ -157,6 +157,19 @@ def test_cached_synthesizer_gives_the_neural_engines_its_thread_count_and_kokoro
     samples = one_thread.synthesize(KOKORO_WORD)
     session = one_thread.engine("kokoro")._session
     assert session.get_session_options().intra_op_num_threads == 1
-    assert np.array_equal(samples, kokoro.synthesize(KOKORO_WORD))  # the fixture's engine: one thread per core
+    two_threads = CachedSynthesizer(tmp_path / "two", engine_threads=2)
+    assert two_threads.engine("kokoro")._session.get_session_options().intra_op_num_threads == 2
+    assert np.array_equal(samples, two_threads.synthesize(KOKORO_WORD))
     piper_one = one_thread.engine("piper")
     assert piper_one._session.get_session_options().intra_op_num_threads == 1
+
+
+def test_every_neural_engine_runs_on_one_thread_unless_asked_whatever_the_core_count(tmp_path):
+    """Piper's audio depends on its thread count: the stages' synthesizer (serial path) and the engines built
+    directly must use the same fixed count as the pool's workers, not one per core."""
+    from puertocho.tts import CachedSynthesizer
+    from puertocho.neural_tts import ENGINE_THREADS
+    assert ENGINE_THREADS == 1
+    default = CachedSynthesizer(tmp_path)
+    for name in ("piper", "kokoro"):
+        assert default.engine(name)._session.get_session_options().intra_op_num_threads == ENGINE_THREADS
