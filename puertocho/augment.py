@@ -76,12 +76,29 @@ def uniform(low_high, size: int, generator: torch.Generator) -> torch.Tensor:
     return low + (high - low) * torch.rand(size, generator=generator)
 
 
+def voice_snr_offset_db(clean: np.ndarray, voice_rms: np.ndarray) -> np.ndarray:
+    """dB to add to an SNR that torchaudio measures over the whole window so that it holds over the voice:
+    a 0.8 s phrase in 2 s of silence has a window power 4 dB under its own, so mixing "at 0 dB" over the
+    window puts the noise 4 dB under the voice. (b, n) windows and (b,) voice RMS in, (b,) float32 out;
+    0 where either is silent."""
+    window_rms = np.sqrt(np.mean(np.square(clean, dtype=np.float64), axis=-1))
+    voice_rms = np.asarray(voice_rms, dtype=np.float64)
+    ok = (window_rms > 1e-6) & (voice_rms > 1e-6)
+    offset = np.zeros(len(clean), dtype=np.float64)
+    offset[ok] = 20 * np.log10(window_rms[ok] / voice_rms[ok])
+    return offset.astype(np.float32)
+
+
 def augment_batch(clean: np.ndarray, noise: np.ndarray, settings, generator: torch.Generator,
-                  device: str = "cpu", measured_rirs: list[np.ndarray] | None = None) -> np.ndarray:
+                  device: str = "cpu", measured_rirs: list[np.ndarray] | None = None,
+                  voice_rms: np.ndarray | None = None) -> np.ndarray:
     """Reverb, noise at an SNR, then gain, per row, as settings (AugmentParams) say; float32 (b, n) in/out.
     Rows drawn as 'clean' keep only the gain; all rows get a faint noise floor, as every microphone has.
-    measured_rirs: real room impulse responses to use instead of simulated rooms."""
+    measured_rirs: real room impulse responses to use instead of simulated rooms.
+    voice_rms: (b,) RMS of the voice itself in each row; the SNR then holds over the voice, as the test and
+    calibration streams measure it, instead of over the window (None: over the window)."""
     n_rows = len(clean)
+    snr_offset = torch.from_numpy(voice_snr_offset_db(clean, voice_rms)) if voice_rms is not None else None
     signal = torch.from_numpy(clean).to(device)
     noise_t = torch.from_numpy(noise).to(device)
     is_clean = torch.rand(n_rows, generator=generator) < settings.clean_probability
@@ -101,6 +118,8 @@ def augment_batch(clean: np.ndarray, noise: np.ndarray, settings, generator: tor
             rirs = torch.stack([synthetic_rir(float(rt), generator, length / SAMPLE_RATE) for rt in rt60s]).to(device)
         signal = torch.where(reverb.to(device).unsqueeze(-1), reverberate(signal, rirs), signal)
     snr = uniform(settings.snr_db_range, n_rows, generator).to(device)
+    if snr_offset is not None:
+        snr = snr + snr_offset.to(device)
     snr = torch.where(is_clean.to(device), torch.full_like(snr, 60.0), snr)
     has_signal = signal.pow(2).mean(dim=-1, keepdim=True) > 1e-10
     has_noise = noise_t.pow(2).mean(dim=-1, keepdim=True) > 1e-10

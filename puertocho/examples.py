@@ -89,12 +89,17 @@ def build_windows(front_end: FrontEnd, clips: list[np.ndarray], placement: str, 
         if placement == "end":
             offsets = rng.uniform(*augment.end_offset_range, size=len(batch)) * audio.SAMPLE_RATE
             speeds = rng.uniform(*augment.speed_range, size=len(batch))
-            clean = np.stack([place_at_end(speed_perturb(audio.to_float(c), s), total, int(o))[0]
-                              for c, s, o in zip(batch, speeds, offsets)])
+            voices = [speed_perturb(audio.to_float(c), s) for c, s in zip(batch, speeds)]
+            clean = np.stack([place_at_end(v, total, int(o))[0] for v, o in zip(voices, offsets)])
+            # the voice's own RMS (the part inside the window), for augment.snr_reference: voice
+            voice_rms = np.array([np.sqrt(np.mean(np.square(v[-(total - int(o)):], dtype=np.float64)))
+                                  for v, o in zip(voices, offsets)])
         else:
             clean = np.stack([crop_float(c, total, rng) for c in batch])
+            voice_rms = None
         noise = np.stack([crop_float(backgrounds[rng.integers(len(backgrounds))], total, rng) for _ in batch])
-        noisy = augment_batch(clean, noise, augment, generator, device, measured_rirs)
+        noisy = augment_batch(clean, noise, augment, generator, device, measured_rirs,
+                              voice_rms if augment.snr_reference == "voice" else None)
         out[first:first + len(batch)] = front_end.clip_windows(audio.to_int16(noisy), n_frames)
     return out
 

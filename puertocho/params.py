@@ -193,6 +193,7 @@ class AugmentParams:
     validation_negative_copies: int = 3
     clean_probability: float = 0.2
     snr_db_range: list[float] = field(default_factory=lambda: [0.0, 20.0])
+    snr_reference: str = "window"
     reverb_probability: float = 0.5
     rt60_range: list[float] = field(default_factory=lambda: [0.2, 0.9])
     gain_db_range: list[float] = field(default_factory=lambda: [-12.0, 3.0])
@@ -223,6 +224,8 @@ class AugmentParams:
                  "set either rir_dir (measured rooms) or image_source_rooms (simulated), not both")
         for name in ("clean_probability", "reverb_probability"):
             _require(0.0 <= getattr(self, name) <= 1.0, f"{section}.{name}", "use a probability in [0, 1]")
+        _require(self.snr_reference in ("window", "voice"), f"{section}.snr_reference",
+                 "use window (the SNR over the 2 s window) or voice (over the wake phrase or confusable itself)")
 
 
 @dataclass(frozen=True)

@@ -104,3 +104,34 @@ def test_missing_rir_folder_names_the_key(tmp_path):
     from puertocho.examples import load_rirs
     with pytest.raises(FileNotFoundError, match="augment.rir_dir"):
         load_rirs(str(tmp_path))
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0])
+def test_voice_rms_makes_the_snr_hold_over_the_phrase_not_the_window(snr_db):
+    """A 0.5 s phrase at the end of 2 s of silence, mixed at snr_db: over the window the noise would sit
+    6 dB under the phrase's own level; with its RMS given it sits snr_db under it, as the test streams mix."""
+    rng = np.random.default_rng(0)
+    clean = np.zeros((4, 32000), np.float32)
+    clean[:, -8000:] = rng.standard_normal((4, 8000)).astype(np.float32) * 0.1
+    noise = rng.standard_normal((4, 32000)).astype(np.float32) * 0.3
+    settings = AugmentParams(clean_probability=0.0, reverb_probability=0.0, gain_db_range=[0.0, 0.0],
+                             snr_db_range=[snr_db, snr_db])
+    voice_rms = np.sqrt(np.mean(clean[:, -8000:] ** 2, axis=1))
+
+    def noise_level_under_voice(out):
+        noise_only = out[:, :20000]            # before the phrase: the scaled noise (and the faint floor)
+        return 20 * np.log10(voice_rms / np.sqrt(np.mean(noise_only ** 2, axis=1)))
+
+    over_voice = augment_batch(clean, noise, settings, torch.Generator().manual_seed(3), voice_rms=voice_rms)
+    over_window = augment_batch(clean, noise, settings, torch.Generator().manual_seed(3))
+    np.testing.assert_allclose(noise_level_under_voice(over_voice), snr_db, atol=0.3)
+    np.testing.assert_allclose(noise_level_under_voice(over_window), snr_db + 10 * np.log10(4), atol=0.3)
+
+
+def test_voice_snr_offset_is_zero_for_silence_and_for_a_window_filled_by_the_voice():
+    from puertocho.augment import voice_snr_offset_db
+    full = np.random.default_rng(1).standard_normal((1, 32000)).astype(np.float32)
+    silent = np.zeros((1, 32000), np.float32)
+    assert abs(voice_snr_offset_db(full, np.sqrt(np.mean(full ** 2, axis=1)))[0]) < 1e-4
+    assert voice_snr_offset_db(silent, np.array([0.1]))[0] == 0.0
+    assert voice_snr_offset_db(full, np.array([0.0]))[0] == 0.0

@@ -76,6 +76,7 @@ def test_training_on_every_test_engine_is_refused():
     ("data", "engines", ["festival"], "data.engines"),
     ("test", "backgrounds", ["stadium"], "test.backgrounds"),
     ("test", "snr_db_range", [20, 0], "test.snr_db_range"),
+    ("augment", "snr_reference", "clip", "augment.snr_reference"),
     ("test", "extra_calibration_hours", -1.0, "test.extra_calibration_hours"),
     ("training", "selection_false_accept_shares", [0.0], "training.selection_false_accept_shares"),
     ("training", "mixup_alpha", -0.5, "training.mixup_alpha"),
