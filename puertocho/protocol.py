@@ -144,6 +144,25 @@ def breakdown(rows: list[dict], counts: np.ndarray) -> dict:
     return result
 
 
+def peak_scores(streams: StreamSet, tolerance_frames: int) -> np.ndarray:
+    """Each utterance's highest head score, from its first chunk to tolerance_frames after its last, with
+    no VAD gate: what a threshold has to stay under to catch it. (n_utterances,)."""
+    return np.array([streams.scores[u.start:u.end + tolerance_frames + 1].max() if u.end >= u.start else 0.0
+                     for u in streams.utterances], dtype=np.float64)
+
+
+def peaks_by(rows: list[dict], peaks: np.ndarray, name: str, cuts: list[float]) -> dict[str, dict]:
+    """Per value of one metadata field (snr_band from snr_db): utterances, their median peak and the share
+    whose peak stays under each cut, i.e. missed at that threshold by the head alone."""
+    groups: dict[str, list[float]] = {}
+    for row, peak in zip(rows, peaks):
+        value = snr_band(float(row["snr_db"])) if name == "snr_band" else str(row.get(name, ""))
+        groups.setdefault(value, []).append(float(peak))
+    return {value: {"utterances": len(group), "median_peak": float(np.median(group)),
+                    **{f"under_{cut:g}": float(np.mean(np.array(group) < cut)) for cut in cuts}}
+            for value, group in sorted(groups.items())}
+
+
 def gate_cost(streams: StreamSet, counts: np.ndarray, threshold: float, rules: Rules) -> dict:
     """What the VAD gate costs at the chosen threshold: utterances the head caught (a detection with the gate
     open) that the gate then blocked, and how many of them were far-field. Silero's VAD opens late or not at

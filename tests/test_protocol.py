@@ -157,3 +157,21 @@ def test_calibration_blockers_count_each_kind_at_the_next_lower_threshold():
     assert result == {"threshold": 0.99, "false_accepts_by_kind": {"confusable": 2, "noise": 0, "speech": 1}}
     # Chosen at the grid's lowest threshold, nothing lies below it to explain.
     assert calibration_blockers(by_kind, 0.02, RULES) == {}
+
+
+def test_peak_scores_look_from_the_phrase_to_the_tolerance_and_ignore_the_gate():
+    from puertocho.protocol import peak_scores, peaks_by
+    scores = np.zeros(40, np.float32)
+    scores[12] = 0.9      # inside the first utterance (chunks 10-15)
+    scores[17] = 0.99     # 2 chunks after it: inside a tolerance of 2, outside one of 1
+    scores[30] = 0.3      # the second utterance (chunks 28-32)
+    streams = StreamSet(scores, np.zeros(40, np.float32), [Utterance(10, 15), Utterance(28, 32)],
+                        [{"snr_db": "2.0", "background": "tv"}, {"snr_db": "17.0", "background": "tv"}])
+    np.testing.assert_allclose(peak_scores(streams, 2), [0.99, 0.3], rtol=1e-6)
+    np.testing.assert_allclose(peak_scores(streams, 1), [0.9, 0.3], rtol=1e-6)
+    by_snr = peaks_by(streams.rows, peak_scores(streams, 2), "snr_band", [0.5, 0.98])
+    assert by_snr == {"0-5 dB": {"utterances": 1, "median_peak": pytest.approx(0.99), "under_0.5": 0.0,
+                                 "under_0.98": 0.0},
+                      "15-20 dB": {"utterances": 1, "median_peak": pytest.approx(0.3), "under_0.5": 1.0,
+                                   "under_0.98": 1.0}}
+    assert peaks_by(streams.rows, peak_scores(streams, 2), "background", [0.5])["tv"]["under_0.5"] == 0.5
