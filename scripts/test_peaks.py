@@ -9,6 +9,7 @@ test set in view, so say so wherever it is used.
 
 Usage: python scripts/test_peaks.py [--model models/puertocho_v1.onnx] [--exp NAME[=REV] ...]
                                     [--by background,snr_band,reverb,far_field] [--cuts 0.5,0.98] [--json FILE]
+                                    [--only engine=espeak]
   --exp takes an experiment's exported head from the DVC cache (by its dvc.lock), or any commit's (NAME=REV).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--by", default=DEFAULT_FIELDS, help=f"fields to group by (default {DEFAULT_FIELDS})")
     parser.add_argument("--cuts", default="0.5,0.98", help="thresholds to count peaks under (default 0.5,0.98)")
     parser.add_argument("--json", help="write every table here too")
+    parser.add_argument("--only", help="FIELD=VALUE: only these utterances, e.g. engine=espeak (the held-out voices)")
     args = parser.parse_args()
     params = load_params("params.yaml")
     cuts = [float(c) for c in args.cuts.split(",")]
@@ -79,10 +82,17 @@ def main() -> None:
                 raise SystemExit(f"{head} does not exist: run dvc repro export, or pass --model PATH")
             streams = load_streams(positive, sorted({r["stream"] for r in rows}), rows, head, initial,
                                    params.model.n_frames)
-            peaks = peak_scores(streams, tolerance)
-            out[name] = {"all": peaks_by([{"all": "all"} for _ in rows], peaks, "all", cuts)["all"],
-                         **{field: peaks_by(streams.rows, peaks, field, cuts) for field in fields}}
-            print(f"\n## {name}: {len(peaks)} test wake phrases, peak head score (no VAD gate)\n")
+            peaks, kept_rows = peak_scores(streams, tolerance), streams.rows
+            if args.only:
+                field_name, _, value = args.only.partition("=")
+                keep = np.array([str(r.get(field_name, "")) == value for r in kept_rows], dtype=bool)
+                if not keep.any():
+                    raise SystemExit(f"--only {args.only}: no test utterance has {field_name} = {value}")
+                peaks, kept_rows = peaks[keep], [r for r, k in zip(kept_rows, keep) if k]
+            out[name] = {"all": peaks_by([{"all": "all"} for _ in kept_rows], peaks, "all", cuts)["all"],
+                         **{field: peaks_by(kept_rows, peaks, field, cuts) for field in fields}}
+            only = f" with {args.only}" if args.only else ""
+            print(f"\n## {name}: {len(peaks)} test wake phrases{only}, peak head score (no VAD gate)\n")
             print("| field | value | utterances | median peak | " + " | ".join(f"under {c:g}" for c in cuts) + " |")
             print("|---|---|---|---|" + "---|" * len(cuts))
             for field, table in [("all", {"all": out[name]["all"]})] + [(f, out[name][f]) for f in fields]:
