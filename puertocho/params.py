@@ -250,6 +250,10 @@ class TrainingParams:
     # embedding mixup (livekit-wakeword): each training window is blended with another of its batch, labels and
     # loss weights alike, with a share drawn from Beta(mixup_alpha, mixup_alpha) (0 = off)
     mixup_alpha: float = 0.0
+    # embedding-channel dropout: in each training window this share of the 96 embedding dimensions is zeroed in
+    # all 16 frames (the rest scaled by 1/(1 - share)), so no few dimensions, such as an engine's timbre, can
+    # carry the decision (0 = off)
+    channel_dropout: float = 0.0
     keep_checkpoints: int = 3
     selection_metric: str = "val_recall_at_low_false_accepts"
     # the validation negative shares at which recall is averaged for selection (many windows, not three)
@@ -271,6 +275,8 @@ class TrainingParams:
                  "use a share in [0, 1) of the training negatives (0 = off)")
         _require(self.hard_negative_weight >= 1.0, f"{section}.hard_negative_weight", "use 1 or more")
         _require(self.mixup_alpha >= 0, f"{section}.mixup_alpha", "use 0 (off) or a positive Beta shape, e.g. 0.2")
+        _require(0.0 <= self.channel_dropout < 1.0, f"{section}.channel_dropout",
+                 "use a share in [0, 1) of the embedding dimensions (0 = off)")
         _require(self.keep_checkpoints >= 1, f"{section}.keep_checkpoints", "use 1 or more")
         _require(self.average_best >= 1, f"{section}.average_best", "use 1 or more (1 = the best checkpoint)")
         _require(len(self.selection_false_accept_shares) > 0

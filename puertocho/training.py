@@ -116,6 +116,17 @@ def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Ten
     return (weights * per_window).mean()
 
 
+def channel_dropout(windows: torch.Tensor, share: float, rng: np.random.Generator) -> torch.Tensor:
+    """Zero `share` of the embedding dimensions of each window in all its frames, scaling the others by
+    1 / (1 - share) as dropout does, so the expected input is unchanged. Seeded by rng (numpy, so a resumed
+    run draws the same masks). windows (b, frames, dims) -> same shape."""
+    if share <= 0:
+        return windows
+    keep = rng.random((windows.shape[0], 1, windows.shape[2])) >= share
+    mask = torch.from_numpy(keep.astype(np.float32) / (1.0 - share)).to(windows.device)
+    return windows * mask
+
+
 def mixup(windows: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, alpha: float,
           rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Embedding mixup: each window blended with a partner from the same batch (a seeded permutation), its
@@ -219,8 +230,8 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(x_train), generator=generator).to(device)
-        # seeded by the epoch, so that a resumed run mixes the same pairs as an uninterrupted one
-        mixup_rng = np.random.default_rng([params.seed, state.epoch])
+        # seeded by the epoch, so that a resumed run mixes the same pairs and drops the same channels
+        epoch_rng = np.random.default_rng([params.seed, state.epoch])
         total_loss = 0.0
         for step in range(steps_per_epoch):
             index = order[step * params.batch_size:(step + 1) * params.batch_size]
@@ -231,7 +242,9 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
             weights = torch.where(positive[index], 1.0, negative_weight) * hard_multipliers[index]
             windows, labels = x_train[index], y_train[index]
             if params.mixup_alpha > 0:
-                windows, labels, weights = mixup(windows, labels, weights, params.mixup_alpha, mixup_rng)
+                windows, labels, weights = mixup(windows, labels, weights, params.mixup_alpha, epoch_rng)
+            if params.channel_dropout > 0:
+                windows = channel_dropout(windows, params.channel_dropout, epoch_rng)
             loss = train_step(model, optimizer, scheduler, scaler, windows, labels, weights,
                               params.grad_clip_norm, params.loss, params.focal_gamma)
             total_loss += loss.item() * len(index)

@@ -80,6 +80,7 @@ def test_training_on_every_test_engine_is_refused():
     ("test", "extra_calibration_hours", -1.0, "test.extra_calibration_hours"),
     ("training", "selection_false_accept_shares", [0.0], "training.selection_false_accept_shares"),
     ("training", "mixup_alpha", -0.5, "training.mixup_alpha"),
+    ("training", "channel_dropout", 1.0, "training.channel_dropout"),
     ("data", "rate_range", [200, 100], "data.rate_range"),
     ("data", "gtts_required", "yes", "data.gtts_required"),
 ])

@@ -180,6 +180,29 @@ def test_mixup_training_learns_and_changes_the_first_epoch(tmp_path):
 
 
 
+def test_channel_dropout_zeroes_whole_dimensions_in_every_frame_and_keeps_the_mean():
+    from puertocho.training import channel_dropout
+    windows = torch.ones(400, 16, 96)
+    dropped = channel_dropout(windows, 0.25, np.random.default_rng(5))
+    # a dimension is either zeroed in all 16 frames of a window or kept (scaled) in all of them
+    per_dimension = dropped[:, 0, :]
+    assert torch.equal(dropped, per_dimension.unsqueeze(1).expand(-1, 16, -1))
+    assert per_dimension.unique().tolist() == [0.0, pytest.approx(1 / 0.75)]
+    assert (per_dimension == 0).float().mean().item() == pytest.approx(0.25, abs=0.01)
+    assert dropped.mean().item() == pytest.approx(1.0, abs=0.01)
+    assert torch.equal(dropped, channel_dropout(windows, 0.25, np.random.default_rng(5)))
+    assert torch.equal(channel_dropout(windows, 0.0, np.random.default_rng(5)), windows)
+
+
+def test_channel_dropout_training_learns_and_changes_the_first_epoch(tmp_path):
+    plain_settings = dataclasses.replace(SETTINGS, hard_negative_share=0.0)
+    dropped_settings = dataclasses.replace(plain_settings, channel_dropout=0.1)
+    _, plain = train(MODEL, plain_settings, toy_data(0), toy_data(1, 80), tmp_path / "plain", "hash", device="cpu")
+    _, dropped = train(MODEL, dropped_settings, toy_data(0), toy_data(1, 80), tmp_path / "drop", "hash", device="cpu")
+    assert dropped.history[0].train_loss != plain.history[0].train_loss
+    assert dropped.history[dropped.best_epoch - 1].val_recall_at_low_false_accepts > 0.5
+
+
 @pytest.mark.parametrize("head_name", ["cnn", "fc"])
 def test_each_ensemble_member_takes_the_step_it_would_take_alone(head_name):
     """Losses add up and clipping is per member: one clipped SGD step moves member 0 of a pair exactly as it moves
