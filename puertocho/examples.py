@@ -91,15 +91,15 @@ def build_windows(front_end: FrontEnd, clips: list[np.ndarray], placement: str, 
             speeds = rng.uniform(*augment.speed_range, size=len(batch))
             voices = [speed_perturb(audio.to_float(c), s) for c, s in zip(batch, speeds)]
             clean = np.stack([place_at_end(v, total, int(o))[0] for v, o in zip(voices, offsets)])
-            # the voice's own RMS (the part inside the window), for augment.snr_reference: voice
-            voice_rms = np.array([np.sqrt(np.mean(np.square(v[-(total - int(o)):], dtype=np.float64)))
-                                  for v, o in zip(voices, offsets)])
+            # augment.snr_reference voice: the SNR over the voice's own RMS (the part inside the window)
+            voice_rms = (np.array([np.sqrt(np.mean(np.square(v[-(total - int(o)):], dtype=np.float64)))
+                                   for v, o in zip(voices, offsets)])
+                         if augment.snr_reference == "voice" else None)
         else:
             clean = np.stack([crop_float(c, total, rng) for c in batch])
             voice_rms = None
         noise = np.stack([crop_float(backgrounds[rng.integers(len(backgrounds))], total, rng) for _ in batch])
-        noisy = augment_batch(clean, noise, augment, generator, device, measured_rirs,
-                              voice_rms if augment.snr_reference == "voice" else None)
+        noisy = augment_batch(clean, noise, augment, generator, device, measured_rirs, voice_rms)
         out[first:first + len(batch)] = front_end.clip_windows(audio.to_int16(noisy), n_frames)
     return out
 

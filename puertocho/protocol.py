@@ -131,14 +131,18 @@ def missed(streams: StreamSet, threshold: float, rules: Rules) -> np.ndarray:
     return count_per_utterance(events, streams.utterances, rules.tolerance_frames)
 
 
+def field_value(row: dict, name: str) -> str:
+    """An utterance's value of one breakdown field; snr_band is derived from its snr_db."""
+    return snr_band(float(row["snr_db"])) if name == "snr_band" else str(row.get(name, ""))
+
+
 def breakdown(rows: list[dict], counts: np.ndarray) -> dict:
     """False-reject rate with its interval per value of each metadata field (engine, family, SNR band, ...)."""
     result = {}
     for name in BREAKDOWN_FIELDS:
         groups: dict[str, list[int]] = {}
         for row, count in zip(rows, counts):
-            value = snr_band(float(row["snr_db"])) if name == "snr_band" else str(row.get(name, ""))
-            groups.setdefault(value, []).append(int(count))
+            groups.setdefault(field_value(row, name), []).append(int(count))
         result[name] = {value: share_with_interval(sum(c == 0 for c in group), len(group))
                         for value, group in sorted(groups.items())}
     return result
@@ -156,8 +160,7 @@ def peaks_by(rows: list[dict], peaks: np.ndarray, name: str, cuts: list[float]) 
     whose peak stays under each cut, i.e. missed at that threshold by the head alone."""
     groups: dict[str, list[float]] = {}
     for row, peak in zip(rows, peaks):
-        value = snr_band(float(row["snr_db"])) if name == "snr_band" else str(row.get(name, ""))
-        groups.setdefault(value, []).append(float(peak))
+        groups.setdefault(field_value(row, name), []).append(float(peak))
     return {value: {"utterances": len(group), "median_peak": float(np.median(group)),
                     **{f"under_{cut:g}": float(np.mean(np.array(group) < cut)) for cut in cuts}}
             for value, group in sorted(groups.items())}
