@@ -59,7 +59,9 @@ class EspeakEngine:
                                     "'apt-get install -y espeak-ng' (bash scripts/setup.sh does it).")
         self._workdir = Path(tempfile.mkdtemp(prefix="puertocho-espeak-"))
         # espeak silently falls back to another voice for an unknown name, so names are checked here.
-        self._voices = set(_listing_column("--voices=es", 4)) | set(_listing_column("--voices=es", 1))
+        # English voices too: scripts/field_reference.py has openWakeWord's "hey jarvis" head hear en-us.
+        self._voices = {name for language in ("es", "en") for column in (1, 4)
+                        for name in _listing_column(f"--voices={language}", column)}
         self._variants = set(_listing_column("--voices=variant", 4))
 
     def synthesize(self, utterance: Utterance) -> np.ndarray:

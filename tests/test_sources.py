@@ -91,10 +91,12 @@ def test_espeak_synthesis_is_16k_mono_and_cached(tmp_path):
     np.testing.assert_allclose(first, second, atol=1e-6)
 
 
-def test_unknown_espeak_voice_is_named(tmp_path):
+def test_unknown_espeak_voice_is_named_and_english_voices_are_known(tmp_path):
     synthesizer = CachedSynthesizer(tmp_path / "tts")
     with pytest.raises(EngineUnavailable, match="no voice 'xx-nowhere'"):
         synthesizer.synthesize(Utterance("espeak", "xx-nowhere", "hola"))
+    # English base voices are known too (scripts/field_reference.py), with the same variants
+    assert len(synthesizer.synthesize(Utterance("espeak", "en-us+f4", "Hey Jarvis"))) > 0.3 * 16000
 
 
 def test_local_recordings_convert_odd_files_and_skip_a_corrupt_one(tmp_path):

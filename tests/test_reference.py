@@ -1,0 +1,49 @@
+"""The field reference's pairing (puertocho/reference.py): one voice, two languages, the same condition."""
+import numpy as np
+import pytest
+
+from puertocho.params import TestParams
+from puertocho.reference import english_twin, lowest_threshold_within, paired_plan, paired_table
+from puertocho.tts import Utterance
+
+
+def test_english_twin_keeps_the_voice_and_swaps_the_language():
+    espeak = english_twin(Utterance("espeak", "es-419+f4", "Puertocho", rate=150, pitch=40), "Hey Jarvis")
+    assert (espeak.voice, espeak.text, espeak.rate, espeak.pitch) == ("en-us+f4", "Hey Jarvis", 150, 40)
+    assert english_twin(Utterance("espeak", "es", "Puertocho"), "Hey Jarvis").voice == "en-us"
+    piper = english_twin(Utterance("piper", "joe", "Puertocho", options=(("length_scale", 1.1),)), "Hey Jarvis")
+    assert piper.voice == "joe" and piper.option("length_scale") == 1.1 and piper.option("espeak_voice") == "en-us"
+    kokoro = Utterance("kokoro", "jf_alpha*0.3+jm_kumo*0.7", "Puertocho", options=(("speed", 0.9),))
+    assert english_twin(kokoro, "Hey Jarvis").options == (("espeak_voice", "en-us"), ("speed", 0.9))
+    with pytest.raises(ValueError, match="gtts"):
+        english_twin(Utterance("gtts", "es", "Puertocho"), "Hey Jarvis")
+
+
+def test_paired_plan_pairs_one_voice_with_both_phrases_and_is_seeded():
+    test = TestParams()
+    weights = {"espeak": 1.0, "piper": 1.0, "kokoro": 1.0}
+    plan = paired_plan(60, 0.5, weights, test, seed=3)
+    assert plan == paired_plan(60, 0.5, weights, test, seed=3)
+    assert plan != paired_plan(60, 0.5, weights, test, seed=4)
+    assert {ours.engine for ours, _, _ in plan} == set(weights)
+    for ours, reference, carrier in plan:
+        assert "Puertocho" in ours.text and reference.text.startswith("Hey Jarvis")
+        assert ("," in reference.text) == carrier
+        assert english_twin(ours, reference.text) == reference
+        if ours.engine == "espeak":   # the test's held-out variants, never training's
+            assert ours.voice.partition("+")[2] in test.espeak_variants
+
+
+def test_lowest_threshold_within_the_budget():
+    counts = {0.5: 9, 0.9: 3, 0.95: 2, 0.99: 0}
+    assert lowest_threshold_within(counts.get, counts, hours=4.0, per_hour=0.5) == 0.95
+    assert lowest_threshold_within(counts.get, counts, hours=20.0, per_hour=0.5) == 0.5
+    assert lowest_threshold_within(lambda t: 5, counts, hours=1.0, per_hour=0.5) == 0.99  # none meets it
+
+
+def test_paired_table_counts_misses_per_condition_and_the_pairs_only_one_head_missed():
+    rows = [{"background": "tv"}, {"background": "tv"}, {"background": "noise"}]
+    table = paired_table(rows, np.array([0, 1, 1]), np.array([1, 0, 1]), "background")
+    assert table["tv"] == {"utterances": 2, "ours_missed": 0.5, "reference_missed": 0.5,
+                           "only_ours_missed": 1, "only_reference_missed": 1}
+    assert table["noise"]["ours_missed"] == 0.0 and table["noise"]["utterances"] == 1
