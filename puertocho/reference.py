@@ -85,3 +85,14 @@ def paired_table(rows: list[dict], ours_missed: np.ndarray, reference_missed: np
                       "only_ours_missed": int(np.sum(ours & ~reference)),
                       "only_reference_missed": int(np.sum(reference & ~ours))}
     return out
+
+
+def paired_difference(ours_missed: np.ndarray, reference_missed: np.ndarray) -> dict:
+    """McNemar's exact test on paired misses (counts: detections per draw, 0 = missed): the draws only one head
+    missed, and the two-sided p-value that each is as likely to be the one (scipy's binomial test)."""
+    from scipy.stats import binomtest
+    ours, reference = ours_missed == 0, reference_missed == 0
+    only_ours, only_reference = int(np.sum(ours & ~reference)), int(np.sum(reference & ~ours))
+    discordant = only_ours + only_reference
+    p_value = binomtest(only_ours, discordant, 0.5).pvalue if discordant else 1.0
+    return {"only_ours_missed": only_ours, "only_reference_missed": only_reference, "p_value": float(p_value)}

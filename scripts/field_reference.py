@@ -40,7 +40,8 @@ from puertocho.metrics import rate_with_bound, share_with_interval  # noqa: E402
 from puertocho.params import load_params  # noqa: E402
 from puertocho.protocol import (THRESHOLDS, Rules, StreamSet, false_accepts, join, missed, peak_scores,  # noqa: E402
                                 read_rows, utterances_of, windows_from_embeddings)
-from puertocho.reference import REFERENCE_PHRASE, paired_plan, paired_table, lowest_threshold_within  # noqa: E402
+from puertocho.reference import (REFERENCE_PHRASE, lowest_threshold_within, paired_difference,  # noqa: E402
+                                 paired_plan, paired_table)  # noqa: E402
 from puertocho.sources import maybe_new_speaker  # noqa: E402
 from puertocho.test_set import (chunk_index, condition_row, draw_condition, positive_segment, room_bank,  # noqa: E402
                                 voice_family, voice_plan)
@@ -194,6 +195,7 @@ def main() -> None:
                        "test_false_accepts": rate_with_bound(
                            false_accepts(test_negative, OPENWAKEWORD_DEFAULT_THRESHOLD, rules), test_negative.hours)},
         },
+        "paired": paired_difference(ours_missed, reference_missed),
         "by": {field: paired_table(rows["ours"], ours_missed, reference_missed, field) for field in FIELDS},
         "caveat": "the reference head hears Spanish talk in the negative streams, not English: its false accepts "
                   "are fewer than at home, which flatters it",
@@ -218,6 +220,9 @@ def print_table(result: dict) -> None:
     at = reference["at_0.5"]
     print(f"reference at 0.5: missed {100 * at['false_reject_rate']:.1f}%; test false accepts "
           f"{at['test_false_accepts']['false_accepts']} in {at['test_false_accepts']['hours']:.1f} h")
+    paired = result["paired"]
+    print(f"draws only ours missed: {paired['only_ours_missed']}, only the reference missed: "
+          f"{paired['only_reference_missed']} (McNemar exact p = {paired['p_value']:.3g})")
     print(f"({result['caveat']})\n")
     print("| field | value | draws | ours missed | reference missed | only ours | only reference |")
     print("|---|---|---|---|---|---|---|")

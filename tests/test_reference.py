@@ -47,3 +47,13 @@ def test_paired_table_counts_misses_per_condition_and_the_pairs_only_one_head_mi
     assert table["tv"] == {"utterances": 2, "ours_missed": 0.5, "reference_missed": 0.5,
                            "only_ours_missed": 1, "only_reference_missed": 1}
     assert table["noise"]["ours_missed"] == 0.0 and table["noise"]["utterances"] == 1
+
+
+def test_paired_difference_is_mcnemars_exact_test():
+    from puertocho.reference import paired_difference
+    ours = np.array([0] * 10 + [1] * 30)        # 10 missed by ours
+    reference = np.array([1] * 10 + [0] * 20 + [1] * 10)   # 20 missed by the reference, none shared
+    result = paired_difference(ours, reference)
+    assert (result["only_ours_missed"], result["only_reference_missed"]) == (10, 20)
+    assert 0.09 < result["p_value"] < 0.11    # two-sided binomial, 10 of 30
+    assert paired_difference(ours, ours)["p_value"] == 1.0
