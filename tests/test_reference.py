@@ -57,3 +57,15 @@ def test_paired_difference_is_mcnemars_exact_test():
     assert (result["only_ours_missed"], result["only_reference_missed"]) == (10, 20)
     assert 0.09 < result["p_value"] < 0.11    # two-sided binomial, 10 of 30
     assert paired_difference(ours, ours)["p_value"] == 1.0
+
+
+def test_field_reference_script_helps_and_names_a_missing_model(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    script = [sys.executable, str(repo / "scripts" / "field_reference.py")]
+    assert "hey jarvis" in subprocess.run(script + ["--help"], capture_output=True, text=True, check=True).stdout
+    result = subprocess.run(script + ["--head", str(tmp_path / "nowhere.onnx")], capture_output=True, text=True,
+                            cwd=repo)
+    assert result.returncode != 0 and "nowhere.onnx: no such model" in result.stderr
