@@ -96,3 +96,15 @@ def paired_difference(ours_missed: np.ndarray, reference_missed: np.ndarray) -> 
     discordant = only_ours + only_reference
     p_value = binomtest(only_ours, discordant, 0.5).pvalue if discordant else 1.0
     return {"only_ours_missed": only_ours, "only_reference_missed": only_reference, "p_value": float(p_value)}
+
+
+def clean_segment(clip: np.ndarray, gap_seconds: float, level_db: float = -20.0,
+                  sample_rate: int = 16000) -> tuple[np.ndarray, int, int]:
+    """The clip alone, near and dry: gap_seconds of silence, the clip at level_db RMS (dBFS), half a gap of
+    silence. What a head hears with nothing in the way, to tell a voice it cannot hear from a condition it
+    cannot hear through. Returns (segment (n,), first sample of the clip, its last)."""
+    gap = int(gap_seconds * sample_rate)
+    rms = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64)))) if len(clip) else 0.0
+    segment = np.zeros(gap + len(clip) + gap // 2, dtype=np.float32)
+    segment[gap:gap + len(clip)] = clip * np.float32(10 ** (level_db / 20) / (rms + 1e-12))
+    return segment, gap, gap + len(clip)

@@ -41,8 +41,8 @@ from puertocho.metrics import rate_with_bound, share_with_interval  # noqa: E402
 from puertocho.params import load_params  # noqa: E402
 from puertocho.protocol import (THRESHOLDS, Rules, StreamSet, false_accepts, join, missed, peak_scores,  # noqa: E402
                                 read_rows, utterances_of, windows_from_embeddings)
-from puertocho.reference import (REFERENCE_PHRASE, lowest_threshold_within, paired_difference,  # noqa: E402
-                                 paired_plan, paired_table)  # noqa: E402
+from puertocho.reference import (REFERENCE_PHRASE, clean_segment, lowest_threshold_within,  # noqa: E402
+                                 paired_difference, paired_plan, paired_table)
 from puertocho.sources import maybe_new_speaker  # noqa: E402
 from puertocho.test_set import (chunk_index, condition_row, draw_condition, positive_segment, room_bank,  # noqa: E402
                                 voice_family, voice_plan)
@@ -52,6 +52,7 @@ log = logging.getLogger("field_reference")
 FIELDS = ("engine", "background", "snr_band", "reverb", "far_field", "in_carrier")
 BACKGROUND_SENTENCES = 80   # held-out sentences voiced for the babble and TV backgrounds
 OPENWAKEWORD_DEFAULT_THRESHOLD = 0.5
+STREAMS = ("ours", "reference", "ours_clean", "reference_clean")
 
 
 def pretrained_head(name: str) -> Path:
@@ -97,8 +98,9 @@ def build(params, args):
     # make_test's own rooms: its generator's first draws (test.seed) are the room bank
     rooms = room_bank(test.rooms, test.rt60_range, np.random.default_rng(test.seed))
 
-    streams = {"ours": [], "reference": []}
-    rows, position, dropped = {"ours": [], "reference": []}, {"ours": 0, "reference": 0}, 0
+    # each side twice: in the drawn condition, and clean (near, dry, silence around it)
+    streams = {name: [] for name in STREAMS}
+    rows, position, dropped = {name: [] for name in STREAMS}, {name: 0 for name in STREAMS}, 0
     for index, (ours, reference, carrier) in enumerate(plan):
         pair = {}
         for side, utterance, clip in (("ours", ours, clips[2 * index]), ("reference", reference, clips[2 * index + 1])):
@@ -117,17 +119,19 @@ def build(params, args):
             continue
         condition, room = draw_condition(test, rooms, np.random.default_rng([args.seed, index]))
         for side, (utterance, samples) in pair.items():
-            segment, start, end = positive_segment(samples, condition, room, test.positive_gap_seconds, speech,
-                                                   np.random.default_rng([args.seed, index, 1]))
-            rows[side].append({"start_chunk": chunk_index(position[side] + start),
-                               "end_chunk": chunk_index(position[side] + end), "engine": utterance.engine,
-                               "voice": utterance.voice, "family": voice_family(utterance), "text": utterance.text,
-                               "in_carrier": carrier, **condition_row(condition)})
-            streams[side].append(segment)
-            position[side] += len(segment)
+            heard = positive_segment(samples, condition, room, test.positive_gap_seconds, speech,
+                                     np.random.default_rng([args.seed, index, 1]))
+            for name, (segment, start, end) in ((side, heard),
+                                                (f"{side}_clean", clean_segment(samples, test.positive_gap_seconds))):
+                rows[name].append({"start_chunk": chunk_index(position[name] + start),
+                                   "end_chunk": chunk_index(position[name] + end), "engine": utterance.engine,
+                                   "voice": utterance.voice, "family": voice_family(utterance),
+                                   "text": utterance.text, "in_carrier": carrier, **condition_row(condition)})
+                streams[name].append(segment)
+                position[name] += len(segment)
     if dropped:
         log.warning("dropped %d of %d pairs (a take failed the quality checks)", dropped, len(plan))
-    return {side: np.concatenate(parts) for side, parts in streams.items()}, rows
+    return {name: np.concatenate(parts) for name, parts in streams.items()}, rows
 
 
 def main() -> None:
@@ -170,11 +174,11 @@ def main() -> None:
     initial = front_end.initial_embeddings()
     audio_streams, rows = build(params, args)
     sets = {}
-    for side, stream in audio_streams.items():
+    for name, stream in audio_streams.items():
         samples = audio.to_int16(stream)
         embeddings, vad = front_end.stream_embeddings(samples), vad_per_chunk(stream)
-        sets[side] = scored(head if side == "ours" else reference_head, embeddings, vad, initial, n_frames,
-                            utterances_of(rows[side]), rows[side])
+        sets[name] = scored(head if name.startswith("ours") else reference_head, embeddings, vad, initial,
+                            n_frames, utterances_of(rows[name]), rows[name])
 
     log.info("scoring the reference head on the test set's calibration and test streams")
     calibration = negative_streams(test_dir, "calibration", reference_head, initial, n_frames)
@@ -185,12 +189,15 @@ def main() -> None:
     ours_missed = missed(sets["ours"], threshold, rules)
     reference_missed = missed(sets["reference"], reference_threshold, rules)
     reference_missed_05 = missed(sets["reference"], OPENWAKEWORD_DEFAULT_THRESHOLD, rules)
+    ours_clean = missed(sets["ours_clean"], threshold, rules)
+    reference_clean = missed(sets["reference_clean"], reference_threshold, rules)
     tolerance = rules.tolerance_frames
     result = {
         "pairs": len(rows["ours"]), "seed": args.seed, "reference_head": reference_head.name,
         "reference_phrase": args.reference_phrase,
         "ours": {"threshold": threshold, **share_with_interval(int(np.sum(ours_missed == 0)), len(ours_missed)),
-                 "peaks_under_0.5": float(np.mean(peak_scores(sets["ours"], tolerance) < 0.5))},
+                 "peaks_under_0.5": float(np.mean(peak_scores(sets["ours"], tolerance) < 0.5)),
+                 "clean": share_with_interval(int(np.sum(ours_clean == 0)), len(ours_clean))},
         "reference": {
             "threshold": reference_threshold,
             "calibration_false_accepts": false_accepts(calibration, reference_threshold, rules),
@@ -199,11 +206,13 @@ def main() -> None:
                                                   test_negative.hours),
             **share_with_interval(int(np.sum(reference_missed == 0)), len(reference_missed)),
             "peaks_under_0.5": float(np.mean(peak_scores(sets["reference"], tolerance) < 0.5)),
+            "clean": share_with_interval(int(np.sum(reference_clean == 0)), len(reference_clean)),
             "at_0.5": {**share_with_interval(int(np.sum(reference_missed_05 == 0)), len(reference_missed_05)),
                        "test_false_accepts": rate_with_bound(
                            false_accepts(test_negative, OPENWAKEWORD_DEFAULT_THRESHOLD, rules), test_negative.hours)},
         },
         "paired": paired_difference(ours_missed, reference_missed),
+        "clean_by_engine": paired_table(rows["ours_clean"], ours_clean, reference_clean, "engine"),
         "by": {field: paired_table(rows["ours"], ours_missed, reference_missed, field) for field in FIELDS},
         "caveat": "the reference head hears Spanish talk in the negative streams, not English: its false accepts "
                   "are fewer than at home, which flatters it",
@@ -228,6 +237,10 @@ def print_table(result: dict) -> None:
     at = reference["at_0.5"]
     print(f"reference at 0.5: missed {100 * at['false_reject_rate']:.1f}%; test false accepts "
           f"{at['test_false_accepts']['false_accepts']} in {at['test_false_accepts']['hours']:.1f} h")
+    print(f"clean (near, dry, silence around): ours missed {100 * ours['clean']['false_reject_rate']:.1f}%, "
+          f"the reference {100 * reference['clean']['false_reject_rate']:.1f}%; by engine: " + ", ".join(
+              f"{engine} {100 * g['ours_missed']:.0f}% / {100 * g['reference_missed']:.0f}%"
+              for engine, g in result["clean_by_engine"].items()))
     paired = result["paired"]
     print(f"draws only ours missed: {paired['only_ours_missed']}, only the reference missed: "
           f"{paired['only_reference_missed']} (McNemar exact p = {paired['p_value']:.3g})")

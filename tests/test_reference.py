@@ -69,3 +69,12 @@ def test_field_reference_script_helps_and_names_a_missing_model(tmp_path):
     result = subprocess.run(script + ["--head", str(tmp_path / "nowhere.onnx")], capture_output=True, text=True,
                             cwd=repo)
     assert result.returncode != 0 and "nowhere.onnx: no such model" in result.stderr
+
+
+def test_clean_segment_puts_the_clip_alone_at_the_level():
+    from puertocho.reference import clean_segment
+    clip = np.sin(np.linspace(0, 300, 8000)).astype(np.float32)
+    segment, start, end = clean_segment(clip, gap_seconds=1.0, level_db=-20.0)
+    assert (start, end, len(segment)) == (16000, 24000, 16000 + 8000 + 8000)
+    assert not segment[:start].any() and not segment[end:].any()
+    assert np.sqrt(np.mean(segment[start:end] ** 2)) == pytest.approx(0.1, rel=1e-3)
