@@ -82,7 +82,8 @@ def negative_streams(test_dir: Path, role: str, head: Path, initial, n_frames) -
 
 
 def build(params, args):
-    """Synthesize the pairs and lay them into two positive streams (ours, reference) with the same conditions."""
+    """Synthesize the pairs and lay them into positive streams (STREAMS): ours and the reference's in the same
+    drawn conditions, and each clean; returns ({name: audio (n,)}, {name: utterance rows})."""
     test = params.test
     synthesizer = CachedSynthesizer(args.cache)
     weights = {v.engine: v.weight for v in test.voices if v.engine in args.engines}
