@@ -57,13 +57,18 @@ def windows_from_embeddings(initial: np.ndarray, embeddings: np.ndarray, n_frame
     return windows[len(windows) - len(embeddings):]
 
 
-def score_stream(npz_path: Path, head_path: Path, initial: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, vad) per chunk of one stream saved with embeddings and vad; the first 5 scores are zeroed as
-    the runtime does."""
-    saved = np.load(npz_path)
-    scores = onnx_scores(head_path, windows_from_embeddings(initial, saved["embeddings"], n_frames))
+def head_scores(head_path: Path, embeddings: np.ndarray, initial: np.ndarray, n_frames: int) -> np.ndarray:
+    """The head's score after every chunk of a stream, from its per-chunk embeddings (n, 96); the first 5
+    scores are zeroed as the runtime does. (n,)"""
+    scores = onnx_scores(head_path, windows_from_embeddings(initial, embeddings, n_frames))
     scores[:5] = 0.0
-    return scores, saved["vad"]
+    return scores
+
+
+def score_stream(npz_path: Path, head_path: Path, initial: np.ndarray, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, vad) per chunk of one stream saved with embeddings and vad (head_scores)."""
+    saved = np.load(npz_path)
+    return head_scores(head_path, saved["embeddings"], initial, n_frames), saved["vad"]
 
 
 def join(parts: list[tuple[np.ndarray, np.ndarray, list[Utterance], list[dict]]],

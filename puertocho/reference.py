@@ -14,6 +14,7 @@ import random
 
 import numpy as np
 
+from puertocho.protocol import field_value
 from puertocho.test_set import draw_utterance
 from puertocho.tts import Utterance
 
@@ -72,7 +73,6 @@ def lowest_threshold_within(false_accepts_at, thresholds, hours: float, per_hour
 def paired_table(rows: list[dict], ours_missed: np.ndarray, reference_missed: np.ndarray, field: str) -> dict:
     """Per value of one condition field: utterances, and the share each head missed (counts: detections per
     utterance, 0 = missed), with how many pairs only one of them missed (the paired difference)."""
-    from puertocho.protocol import field_value
     groups: dict[str, list[int]] = {}
     for index, row in enumerate(rows):
         groups.setdefault(field_value(row, field), []).append(index)

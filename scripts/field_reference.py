@@ -35,18 +35,18 @@ sys.path.insert(0, str(ROOT))
 
 from puertocho import audio, text  # noqa: E402
 from puertocho.evaluation import vad_per_chunk  # noqa: E402
-from puertocho.export import onnx_scores  # noqa: E402
 from puertocho.features import FrontEnd  # noqa: E402
 from puertocho.metrics import rate_with_bound, share_with_interval  # noqa: E402
 from puertocho.params import load_params  # noqa: E402
-from puertocho.protocol import (THRESHOLDS, Rules, StreamSet, false_accepts, join, missed, peak_scores,  # noqa: E402
-                                read_rows, utterances_of, windows_from_embeddings)
+from puertocho.protocol import (THRESHOLDS, Rules, StreamSet, false_accepts, head_scores, missed,  # noqa: E402
+                                peak_scores, read_rows, utterances_of)
 from puertocho.reference import (REFERENCE_PHRASE, clean_segment, lowest_threshold_within,  # noqa: E402
                                  paired_difference, paired_plan, paired_table)
 from puertocho.sources import maybe_new_speaker  # noqa: E402
 from puertocho.test_set import (chunk_index, condition_row, draw_condition, positive_segment, room_bank,  # noqa: E402
                                 voice_family, voice_plan)
 from puertocho.tts import CachedSynthesizer, default_workers  # noqa: E402
+from stages.evaluate import load_streams  # noqa: E402
 
 log = logging.getLogger("field_reference")
 FIELDS = ("engine", "background", "snr_band", "reverb", "far_field", "in_carrier")
@@ -63,22 +63,11 @@ def pretrained_head(name: str) -> Path:
     return Path(openwakeword.__file__).parent / "resources" / "models" / f"{name}.onnx"
 
 
-def scored(head: Path, embeddings: np.ndarray, vad: np.ndarray, initial: np.ndarray, n_frames: int,
-           utterances=(), rows=(), seconds=None) -> StreamSet:
-    scores = onnx_scores(head, windows_from_embeddings(initial, embeddings, n_frames))
-    scores[:5] = 0.0   # the runtime's start-up chunks
-    return StreamSet(scores, vad, list(utterances), list(rows), seconds)
-
-
 def negative_streams(test_dir: Path, role: str, head: Path, initial, n_frames) -> StreamSet:
-    """The test set's negative streams of one role (calibration or test), scored by head."""
+    """The test set's negative streams of one role (calibration or test), scored by head, as evaluate scores them."""
     rows = [r for r in read_rows(test_dir / "negative" / "streams.csv") if r["role"] == role]
-    parts = []
-    for row in rows:
-        saved = np.load(test_dir / "negative" / f"{row['stream']}.npz")
-        part = scored(head, saved["embeddings"], saved["vad"], initial, n_frames)
-        parts.append((part.scores, part.vad, [], []))
-    return join(parts, sum(float(r["seconds"]) for r in rows))
+    return load_streams(test_dir / "negative", [r["stream"] for r in rows], [], head, initial, n_frames,
+                        {r["stream"]: float(r["seconds"]) for r in rows})
 
 
 def build(params, args):
@@ -178,8 +167,8 @@ def main() -> None:
     for name, stream in audio_streams.items():
         samples = audio.to_int16(stream)
         embeddings, vad = front_end.stream_embeddings(samples), vad_per_chunk(stream)
-        sets[name] = scored(head if name.startswith("ours") else reference_head, embeddings, vad, initial,
-                            n_frames, utterances_of(rows[name]), rows[name])
+        scores = head_scores(head if name.startswith("ours") else reference_head, embeddings, initial, n_frames)
+        sets[name] = StreamSet(scores, vad, utterances_of(rows[name]), rows[name])
 
     log.info("scoring the reference head on the test set's calibration and test streams")
     calibration = negative_streams(test_dir, "calibration", reference_head, initial, n_frames)
