@@ -121,6 +121,23 @@ def test_learning_rate_experiment_reruns_only_train_and_what_follows_it(pipeline
     assert 0.0 <= eval_metrics["false_reject_rate"] <= 1.0
 
 
+def test_the_readmes_exp_show_command_shows_every_engines_false_reject_rate(pipeline):
+    """The README's `dvc exp show ... --keep` line, run as written after the lr3e4 experiment: --keep matches
+    from the start of a column's name, so a pattern that does not spell the name from its first part silently
+    keeps nothing (the line once lost every per-engine column that way)."""
+    import shlex
+    repo, _ = pipeline
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(text for text in readme.splitlines() if text.startswith("dvc exp show -A --md --drop"))
+    shown = run(shlex.split(line), repo).stdout
+    header = [cell.strip() for cell in shown.splitlines()[0].strip("|").split("|")]
+    assert {"Experiment", "threshold", "false_accepts_per_hour", "false_reject_rate", "data.engines"} <= set(header)
+    engine_columns = [name for name in header if name.startswith("test.false_rejects_by.engine.")
+                      or name.startswith("seen_in_training.by_engine.")]
+    assert engine_columns and all(name.endswith(".false_reject_rate") for name in engine_columns), header
+    assert "lr3e4" in shown
+
+
 def test_a_runtime_rules_experiment_with_allow_missing_does_not_retrain(pipeline):
     """README: `dvc exp run --allow-missing -S evaluate.patience_frames=2` in a fresh copy of the repo (--temp,
     as the queue runs) re-runs evaluate and package only; without --allow-missing train's uncached logs and
