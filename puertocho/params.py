@@ -286,6 +286,9 @@ class TrainingParams:
                  f"{section}.selection_metric", "use val_loss or val_recall_at_low_false_accepts")
 
 
+CALIBRATION_POSITIVE_STREAMS = ("plain", "conditions")
+
+
 @dataclass(frozen=True)
 class EvaluateParams:
     pi_threshold: float = 0.75
@@ -296,6 +299,18 @@ class EvaluateParams:
     # calibration positives: the validation split's wake phrases (training voices), streamed in noise
     calibration_gap_seconds: float = 3.0
     calibration_snr_db_range: list[float] = field(default_factory=lambda: [0.0, 20.0])
+    # plain: each calibration phrase dry and near in the validation backgrounds; conditions: each in a drawn
+    # condition as the test draws its own (a room, far field, noise / babble / TV / music), from its own rooms
+    # and seed, so the calibration sees what rooms and distance cost
+    calibration_positive_stream: str = "plain"
+    calibration_reverb_probability: float = 0.6
+    calibration_far_field_probability: float = 0.3
+    calibration_rooms: int = 24
+    calibration_rt60_range: list[float] = field(default_factory=lambda: [0.3, 1.2])
+    # the runtime rules chosen by the calibration: every pair of these VAD thresholds and patiences gets its own
+    # calibrated threshold, and the pair with the fewest calibration misses wins ([] = the fixed value above)
+    vad_threshold_choices: list[float] = field(default_factory=list)
+    patience_frames_choices: list[int] = field(default_factory=list)
 
     def check(self, section: str) -> None:
         _require(0.0 < self.pi_threshold < 1.0, f"{section}.pi_threshold", "use a value in (0, 1)")
@@ -304,6 +319,16 @@ class EvaluateParams:
         _require(self.calibration_gap_seconds >= 2.0, f"{section}.calibration_gap_seconds",
                  "use 2 seconds or more so utterances do not share a detection window")
         _check_range(self.calibration_snr_db_range, f"{section}.calibration_snr_db_range")
+        _require(self.calibration_positive_stream in CALIBRATION_POSITIVE_STREAMS,
+                 f"{section}.calibration_positive_stream", f"use one of {', '.join(CALIBRATION_POSITIVE_STREAMS)}")
+        for name in ("calibration_reverb_probability", "calibration_far_field_probability"):
+            _require(0.0 <= getattr(self, name) <= 1.0, f"{section}.{name}", "use a share in [0, 1]")
+        _require(self.calibration_rooms >= 1, f"{section}.calibration_rooms", "use 1 or more")
+        _check_range(self.calibration_rt60_range, f"{section}.calibration_rt60_range")
+        _require(all(0.0 <= v < 1.0 for v in self.vad_threshold_choices), f"{section}.vad_threshold_choices",
+                 "list VAD thresholds in [0, 1) (0 = no VAD), or [] for evaluate.vad_threshold alone")
+        _require(all(v >= 1 for v in self.patience_frames_choices), f"{section}.patience_frames_choices",
+                 "list patiences of 1 or more, or [] for evaluate.patience_frames alone")
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,35 @@ def sweep(positive: StreamSet, negative: StreamSet, rules: Rules, thresholds=THR
                                 else float("nan")) for p in points]
 
 
+def rule_candidates(rules: Rules, vad_thresholds: list[float], patiences: list[int]) -> list[Rules]:
+    """Every pair of the listed VAD thresholds and patiences ([] = the one in `rules`), other rules as given."""
+    return [dataclasses.replace(rules, vad_threshold=float(vad), patience_frames=int(patience))
+            for vad in (vad_thresholds or [rules.vad_threshold]) for patience in (patiences or [rules.patience_frames])]
+
+
+def choose_rules(calibration_positive: StreamSet, calibration_negative: StreamSet, candidates: list[Rules],
+                 target_false_accepts_per_hour: float) -> tuple[Rules, list[dict]]:
+    """The runtime rules the calibration favours, and the table it chose from. Each candidate gets its own
+    calibrated threshold (choose_threshold); among those that meet the false-accept target on the calibration
+    streams, the fewest calibration misses win; ties go to fewer patience frames (a faster detection), then to
+    the higher VAD threshold (fewer chunks reach the head). Nothing of the test set is read."""
+    table = []
+    for rules in candidates:
+        chosen = choose_threshold(sweep(calibration_positive, calibration_negative, rules), target_false_accepts_per_hour)
+        table.append({"vad_threshold": rules.vad_threshold, "patience_frames": rules.patience_frames,
+                      "threshold": chosen.threshold,
+                      "calibration_false_accepts_per_hour": round(chosen.false_accepts_per_hour, 4),
+                      "calibration_false_reject_rate": round(chosen.false_reject_rate, 4),
+                      "meets_target": bool(chosen.false_accepts_per_hour <= target_false_accepts_per_hour)})
+    best = min(range(len(candidates)), key=lambda i: (not table[i]["meets_target"],
+                                                       table[i]["calibration_false_reject_rate"],
+                                                       table[i]["calibration_false_accepts_per_hour"],
+                                                       candidates[i].patience_frames, -candidates[i].vad_threshold))
+    for index, row in enumerate(table):
+        row["chosen"] = index == best
+    return candidates[best], table
+
+
 def missed(streams: StreamSet, threshold: float, rules: Rules) -> np.ndarray:
     """Detections per utterance at a threshold; (n_utterances,) int."""
     events = detection_events(gated(streams, rules.vad_threshold), threshold, rules.patience_frames,

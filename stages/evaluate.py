@@ -1,5 +1,6 @@
-"""Stage evaluate: the exported head over the test set's streams, as the Pi runs it. The threshold is
-calibrated on validation positives and the test set's calibration streams; the figures are the test streams'."""
+"""Stage evaluate: the exported head over the test set's streams, as the Pi runs it. The threshold (and, when
+evaluate.*_choices list several, the VAD gate and patience) is calibrated on validation positives and the test
+set's calibration streams; the figures are the test streams'."""
 import logging
 from pathlib import Path
 
@@ -9,9 +10,9 @@ from puertocho.cli import stage_main
 from puertocho.export import onnx_scores
 from puertocho.features import FrontEnd
 from puertocho.metrics import classification_scores, rate_with_bound, share_with_interval
-from puertocho.protocol import (Rules, StreamSet, calibration_blockers, false_accepts, join, missed,
-                                per_text_detection_share, read_rows, report, score_stream, total_seconds,
-                                utterances_of)
+from puertocho.protocol import (Rules, StreamSet, calibration_blockers, choose_rules, false_accepts, join, missed,
+                                per_text_detection_share, read_rows, report, rule_candidates, score_stream,
+                                total_seconds, utterances_of)
 from puertocho.report import plot_det_curve, write_csv_rows, write_json
 
 log = logging.getLogger("evaluate")
@@ -55,9 +56,19 @@ def run(params, args):
     calibration_positive = StreamSet(calibration_scores, calibration_vad,
                                      utterances_of([{"start_chunk": s, "end_chunk": e}
                                                     for s, e in zip(saved["starts"], saved["ends"])]))
+    candidates = rule_candidates(rules, params.evaluate.vad_threshold_choices, params.evaluate.patience_frames_choices)
+    rules_search = None
+    if len(candidates) > 1:
+        rules, rules_search = choose_rules(calibration_positive, calibration_negative, candidates, params.data.target_fpr)
+        log.info("Runtime rules chosen on the calibration alone, from %d pairs: VAD %g, patience %d",
+                 len(candidates), rules.vad_threshold, rules.patience_frames)
     metrics, det_rows = report(calibration_positive, calibration_negative, test_positive, test_by_kind, confusables,
                                rules, params.data.target_fpr, params.data.target_fnr,
                                trained_engines=frozenset(params.data.engines) - {"espeak"})
+    if rules_search is not None:
+        metrics["calibration"]["rules_search"] = rules_search
+    if params.evaluate.calibration_positive_stream != "plain":
+        metrics["calibration"]["positive_stream"] = params.evaluate.calibration_positive_stream
     metrics["calibration"]["next_lower_threshold"] = calibration_blockers(
         {kind: s for (role, kind), s in scored.items() if role == "calibration"}, metrics["threshold"], rules)
     metrics["held_out_real"] = held_out_real(features, head, initial, n_frames, metrics["threshold"], rules)

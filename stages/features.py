@@ -10,13 +10,14 @@ import numpy as np
 
 from puertocho import audio
 from puertocho.cli import stage_main
-from puertocho.evaluation import positive_stream, vad_per_chunk
+from puertocho.evaluation import conditioned_positive_stream, positive_stream, vad_per_chunk
 from puertocho.examples import (assign_splits, background_pool, build_windows, image_source_rooms, load_clips,
                                 load_rirs, talk_stream_windows)
 from puertocho.features import FrontEnd, sha256_of
 from puertocho.real_speech import open_precomputed, sample_precomputed
 from puertocho.report import data_report, write_json
 from puertocho.sources import read_manifest
+from puertocho.test_set import room_bank
 
 log = logging.getLogger("features")
 # How each kind of clip sits in its window, and its label.
@@ -121,15 +122,28 @@ def run(params, args):
 
 def write_calibration_stream(path, clips_by_kind, params, front_end):
     """The validation split's wake phrases (training voices, never trained on) one after another in the
-    validation backgrounds: embeddings and VAD per chunk, and where each phrase sits (chunk indices)."""
+    validation backgrounds, or each in a drawn room, distance and background (evaluate.calibration_positive_stream):
+    embeddings and VAD per chunk, and where each phrase sits (chunk indices)."""
     clips = [audio.to_float(c) for c in clips_by_kind.get(("positive", "validation"), [])]
     if not clips:
         raise FileNotFoundError("no validation positives to calibrate the threshold on: raise data.positive_count")
     backgrounds = [audio.to_float(c) for c in
                    clips_by_kind.get(("noise", "validation"), []) + clips_by_kind.get(("speech", "validation"), [])]
     rng = np.random.default_rng(params.data.seed + 10)
-    stream, utterances = positive_stream(clips, params.evaluate.calibration_gap_seconds,
-                                         params.evaluate.calibration_snr_db_range, rng, backgrounds)
+    settings = params.evaluate
+    if settings.calibration_positive_stream == "conditions":
+        speech = [audio.to_float(c) for c in clips_by_kind.get(("speech", "validation"), [])]
+        if not speech:
+            raise FileNotFoundError("evaluate.calibration_positive_stream=conditions builds babble and TV from the "
+                                    "validation split's sentences, and it has none: raise data.speech_count")
+        rooms = room_bank(settings.calibration_rooms, settings.calibration_rt60_range,
+                          np.random.default_rng(params.data.seed + 11))
+        stream, utterances = conditioned_positive_stream(clips, speech, settings, rooms, rng)
+    else:
+        stream, utterances = positive_stream(clips, settings.calibration_gap_seconds,
+                                             settings.calibration_snr_db_range, rng, backgrounds)
+    log.info("Calibration wake phrases: %d (%s), %.1f min of stream", len(utterances),
+             settings.calibration_positive_stream, len(stream) / audio.SAMPLE_RATE / 60)
     np.savez(path, embeddings=front_end.stream_embeddings(audio.to_int16(stream)), vad=vad_per_chunk(stream),
              starts=np.array([u.start for u in utterances]), ends=np.array([u.end for u in utterances]))
 

@@ -83,6 +83,12 @@ def test_training_on_every_test_engine_is_refused():
     ("training", "channel_dropout", 1.0, "training.channel_dropout"),
     ("data", "rate_range", [200, 100], "data.rate_range"),
     ("data", "gtts_required", "yes", "data.gtts_required"),
+    ("evaluate", "calibration_positive_stream", "rooms", "evaluate.calibration_positive_stream"),
+    ("evaluate", "calibration_far_field_probability", 1.5, "evaluate.calibration_far_field_probability"),
+    ("evaluate", "calibration_rt60_range", [1.2, 0.3], "evaluate.calibration_rt60_range"),
+    ("evaluate", "vad_threshold_choices", [0.2, 1.0], "evaluate.vad_threshold_choices"),
+    ("evaluate", "patience_frames_choices", [0, 2], "evaluate.patience_frames_choices"),
+    ("evaluate", "patience_frames_choices", [1.5], r"evaluate.patience_frames_choices\[0\]"),
 ])
 def test_invalid_values_name_their_key(section, key, value, message):
     values = raw()

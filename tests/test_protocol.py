@@ -175,3 +175,69 @@ def test_peak_scores_look_from_the_phrase_to_the_tolerance_and_ignore_the_gate()
                       "15-20 dB": {"utterances": 1, "median_peak": pytest.approx(0.3), "under_0.5": 1.0,
                                    "under_0.98": 1.0}}
     assert peaks_by(streams.rows, peak_scores(streams, 2), "background", [0.5])["tv"]["under_0.5"] == 0.5
+
+
+def test_the_calibration_chooses_the_runtime_rules_without_the_test_set():
+    from puertocho.protocol import choose_rules, rule_candidates
+    # Four calibration phrases, each above 0.99 for two chunks in a row; the gate stays shut for the first two
+    # (a quiet voice across a room). The calibration talk has single-chunk spikes at 0.999 the gate also shuts.
+    scores = np.zeros(400, np.float32)
+    utterances = []
+    for index in range(4):
+        start = 100 * index + 40
+        scores[start + 5:start + 7] = 0.995
+        utterances.append(Utterance(start, start + 10))
+    vad = np.ones_like(scores)
+    vad[:200] = 0.0
+    calibration_positive = StreamSet(scores, vad, utterances, [{} for _ in utterances])
+    calibration_negative = negatives(1.0, [(100, 0.999), (5000, 0.999), (9000, 0.999)])
+    calibration_negative.vad[:] = 0.0
+    candidates = rule_candidates(Rules(1, 25, 12, 0.5), [0.0, 0.5], [1, 2])
+    assert [(r.vad_threshold, r.patience_frames) for r in candidates] == [(0.0, 1), (0.0, 2), (0.5, 1), (0.5, 2)]
+    chosen, table = choose_rules(calibration_positive, calibration_negative, candidates, 0.5)
+    by_pair = {(row["vad_threshold"], row["patience_frames"]): row for row in table}
+    # no gate, one chunk: the talk's spikes force the threshold over every phrase
+    assert by_pair[(0.0, 1)]["calibration_false_reject_rate"] == 1.0
+    # the gate blocks the two far phrases; two chunks in a row let every phrase through and no spike
+    assert by_pair[(0.5, 1)]["calibration_false_reject_rate"] == 0.5
+    assert by_pair[(0.0, 2)]["calibration_false_reject_rate"] == 0.0
+    assert (chosen.vad_threshold, chosen.patience_frames) == (0.0, 2)
+    assert [row["chosen"] for row in table] == [False, True, False, False]
+    # An empty list keeps the one value set: one candidate, the given rules.
+    assert rule_candidates(RULES, [], []) == [RULES]
+
+
+def test_rules_that_tie_on_the_calibration_go_to_fewer_frames_and_the_higher_gate():
+    from puertocho.protocol import choose_rules, rule_candidates
+    calibration_positive = positives([0.999, 0.999])
+    calibration_positive.scores[45:47] = 0.999   # two chunks: every candidate catches both phrases
+    calibration_positive.scores[145:147] = 0.999
+    chosen, _ = choose_rules(calibration_positive, negatives(1.0, []), rule_candidates(RULES, [0.0, 0.2], [1, 2]), 0.5)
+    assert (chosen.vad_threshold, chosen.patience_frames) == (0.2, 1)
+
+
+def test_conditioned_calibration_phrases_are_drawn_like_the_test_and_far_ones_stay_quiet():
+    from types import SimpleNamespace
+
+    from puertocho.evaluation import conditioned_positive_stream
+    from puertocho.features import CHUNK
+    from puertocho.test_set import room_bank
+    rng = np.random.default_rng(0)
+    clips = [0.3 * np.sin(np.linspace(0, 400 * np.pi, 12000)).astype(np.float32) for _ in range(6)]
+    speech = [rng.normal(0, 0.1, 16000).astype(np.float32) for _ in range(3)]
+    rooms = room_bank(2, [0.3, 0.6], np.random.default_rng(1))
+
+    def settings(far):
+        return SimpleNamespace(calibration_reverb_probability=0.5, calibration_far_field_probability=far,
+                               calibration_snr_db_range=[20.0, 20.0], calibration_gap_seconds=2.0)
+    near, near_utterances = conditioned_positive_stream(clips, speech, settings(0.0), rooms, np.random.default_rng(5))
+    again, _ = conditioned_positive_stream(clips, speech, settings(0.0), rooms, np.random.default_rng(5))
+    far, far_utterances = conditioned_positive_stream(clips, speech, settings(1.0), rooms, np.random.default_rng(5))
+    assert np.array_equal(near, again) and len(near) % CHUNK == 0 and len(near_utterances) == len(clips)
+    for utterance in near_utterances:   # each phrase sits where its chunks say, 2 s of background before it
+        assert utterance.end - utterance.start == 12000 // CHUNK or utterance.end - utterance.start == 12000 // CHUNK + 1
+        loud = np.sqrt(np.mean(near[utterance.start * CHUNK:utterance.end * CHUNK] ** 2))
+        quiet = np.sqrt(np.mean(near[(utterance.start - 20) * CHUNK:(utterance.start - 5) * CHUNK] ** 2))
+        assert loud > 3 * quiet
+    level = lambda stream, us: np.mean([np.sqrt(np.mean(stream[u.start * CHUNK:u.end * CHUNK] ** 2)) for u in us])
+    assert 20 * np.log10(level(near, near_utterances) / level(far, far_utterances)) > 8
