@@ -44,36 +44,6 @@ def positive_stream(clips: list[np.ndarray], gap_seconds: float, snr_db_range, r
     return (stream / peak * 0.7 if peak > 0.7 else stream).astype(np.float32), utterances
 
 
-CALIBRATION_BACKGROUNDS = ("noise", "babble", "tv", "music")
-
-
-def conditioned_positive_stream(clips: list[np.ndarray], speech: list[np.ndarray], settings, rooms: list,
-                                rng: np.random.Generator) -> tuple[np.ndarray, list[Utterance]]:
-    """Clips one after another, each heard in a condition drawn as the test set draws its own: in one of
-    `rooms` (test_set.room_bank) with settings.calibration_reverb_probability, 15-25 dB quieter with
-    settings.calibration_far_field_probability, over noise, babble, TV or music built from `speech` at an SNR in
-    settings.calibration_snr_db_range, with settings.calibration_gap_seconds of background before each.
-    Returns (float32 stream, where each utterance sits in chunk indices)."""
-    from types import SimpleNamespace
-
-    from puertocho.test_set import chunk_index, draw_condition, positive_segment
-    draw = SimpleNamespace(reverb_probability=settings.calibration_reverb_probability,
-                           far_field_probability=settings.calibration_far_field_probability,
-                           backgrounds=list(CALIBRATION_BACKGROUNDS), snr_db_range=settings.calibration_snr_db_range)
-    segments, utterances, position = [], [], 0
-    for clip in clips:
-        condition, room = draw_condition(draw, rooms, rng)
-        segment, speech_start, speech_end = positive_segment(clip, condition, room, settings.calibration_gap_seconds,
-                                                             speech, rng)
-        utterances.append(Utterance(start=chunk_index(position + speech_start), end=chunk_index(position + speech_end)))
-        segments.append(segment)
-        position += len(segment)
-    stream = np.concatenate(segments) if segments else np.zeros(0, np.float32)
-    # levels stay absolute, as in the test streams (a far-field voice must stay quiet): no normalisation
-    stream = np.concatenate([stream, np.zeros(-len(stream) % CHUNK, np.float32)])
-    return np.clip(stream, -1.0, 1.0).astype(np.float32), utterances
-
-
 def stream_scores(front_end: FrontEnd, head_paths: list, stream: np.ndarray, n_frames: int = 16) -> list[np.ndarray]:
     """Per-chunk scores (n_chunks,) of each ONNX head on one stream; the first 5 are zeroed as the runtime does."""
     windows = front_end.stream_windows(audio.to_int16(stream), n_frames)

@@ -10,7 +10,8 @@ import numpy as np
 
 from puertocho import audio
 from puertocho.cli import stage_main
-from puertocho.evaluation import conditioned_positive_stream, positive_stream, vad_per_chunk
+from puertocho.calibration import conditioned_positive_stream
+from puertocho.evaluation import positive_stream, vad_per_chunk
 from puertocho.examples import (assign_splits, background_pool, build_windows, image_source_rooms, load_clips,
                                 load_rirs, talk_stream_windows)
 from puertocho.features import FrontEnd, sha256_of

@@ -219,7 +219,7 @@ def test_rules_that_tie_on_the_calibration_go_to_fewer_frames_and_the_higher_gat
 def test_conditioned_calibration_phrases_are_drawn_like_the_test_and_far_ones_stay_quiet():
     from types import SimpleNamespace
 
-    from puertocho.evaluation import conditioned_positive_stream
+    from puertocho.calibration import conditioned_positive_stream
     from puertocho.features import CHUNK
     from puertocho.test_set import room_bank
     rng = np.random.default_rng(0)
