@@ -18,7 +18,11 @@ the evaluate section for every named run, e.g. the VAD gate and the patience:
   python scripts/rescore_experiments.py --names vad0-pat2=HEAD --set evaluate.vad_threshold=0.0 \
       --set evaluate.patience_frames=2
 The threshold is still calibrated without the test streams, but comparing rules by their test figures and
-shipping the best one is choosing on the test set: read such a table as a what-if, not as a result.
+shipping the best one is choosing on the test set: read such a table as a what-if, not as a result. To let
+the calibration choose the rules instead, list them (--set 'evaluate.vad_threshold_choices=[0.0,0.2]' --set
+'evaluate.patience_frames_choices=[1,2]'), and, to calibrate on phrases heard in rooms and far away, give
+another features stage's stream: --calibration PATH/calibration_positive.npz --set
+evaluate.calibration_positive_stream=conditions.
 """
 from __future__ import annotations
 
@@ -128,11 +132,14 @@ def evaluate_overrides(entries: list[str]) -> dict:
 
 
 def rescore(name: str, rev: str, out: Path, workspace_lock: dict, evaluate: dict | None = None,
-            other_test_streams: bool = False) -> Path:
+            other_test_streams: bool = False, calibration: Path | None = None) -> Path:
     lock = yaml.safe_load(git_text(rev, "dvc.lock"))
     check_same_test_streams(name, lock, workspace_lock, other_test_streams)
     params = yaml.safe_load(git_text(rev, "params.yaml"))
-    params["test"] = yaml.safe_load(Path("params.yaml").read_text())["test"]
+    workspace_params = yaml.safe_load(Path("params.yaml").read_text())
+    params["test"] = workspace_params["test"]
+    # keys added to evaluate since the run: their workspace values (every new key's default keeps old behaviour)
+    params["evaluate"] = {**workspace_params["evaluate"], **params["evaluate"]}
     evaluate = evaluate or {}
     unknown = sorted(set(evaluate) - set(params["evaluate"]))
     if unknown:
@@ -146,6 +153,10 @@ def rescore(name: str, rev: str, out: Path, workspace_lock: dict, evaluate: dict
     if not model.exists():
         os.symlink(cached(out_md5(lock, "export", f"models/{model_name}.onnx")).resolve(), model)
     materialize(out_md5(lock, "features", "data/features"), folder / "features")
+    if calibration is not None:  # another calibration stream of wake phrases than the run's own
+        own = folder / "features" / "calibration_positive.npz"
+        own.unlink(missing_ok=True)
+        os.symlink(calibration.resolve(), own)
     subprocess.run([sys.executable, "-m", "stages.evaluate", "--params", str(folder / "params.yaml"),
                     "--model", str(model), "--test", "data/test", "--features", str(folder / "features"),
                     "--metrics", str(folder / "eval.json"), "--confusables", str(folder / "confusables.json"),
@@ -179,7 +190,13 @@ def main() -> None:
                         help="score with other runtime rules (VAD gate, patience, refractory); repeatable")
     parser.add_argument("--other-test-streams", action="store_true",
                         help="score runs first scored on other test streams, on the workspace's (instead of refusing)")
+    parser.add_argument("--calibration", type=Path, metavar="NPZ",
+                        help="calibrate every run on this stream of wake phrases (a features stage's "
+                             "calibration_positive.npz, e.g. one made with evaluate.calibration_positive_stream="
+                             "conditions) instead of its own; set the matching evaluate keys with --set")
     args = parser.parse_args()
+    if args.calibration is not None and not args.calibration.is_file():
+        sys.exit(f"--calibration {args.calibration}: no such file (a features stage's calibration_positive.npz)")
     out = Path(args.out)
     evaluate = evaluate_overrides(args.overrides)
     revs = experiment_revs()
@@ -197,7 +214,7 @@ def main() -> None:
         workspace_lock = yaml.safe_load(Path("dvc.lock").read_text())
         for name in names:
             print(f"re-scoring {name} ({revs[name][0][:7]})", flush=True)
-            rescore(name, revs[name][0], out, workspace_lock, evaluate, args.other_test_streams)
+            rescore(name, revs[name][0], out, workspace_lock, evaluate, args.other_test_streams, args.calibration)
     print("| experiment | threshold (calibration false accepts) | false accepts/h (95% upper) | held-out FRR [95%] "
           "| Piper / Kokoro FRR (seen) | as first scored: threshold, false accepts/h, held-out FRR |")
     print("|---|---|---|---|---|---|")

@@ -99,3 +99,31 @@ def test_int16_clips_give_the_same_windows_as_float_clips(front_end, tmp_path):
         expected = build_windows(front_end, as_float, placement, as_float, AugmentParams(), 16, seed=4, copies=2)
         got = build_windows(front_end, as_int16, placement, as_int16, AugmentParams(), 16, seed=4, copies=2)
         assert np.array_equal(expected, got)
+
+
+@pytest.mark.parametrize("mode", ["plain", "conditions"])
+def test_the_calibration_stream_holds_every_validation_phrase_where_it_says(front_end, tmp_path, mode):
+    """stages/features.write_calibration_stream: one embedding and VAD score per chunk, and each phrase's chunks;
+    'conditions' draws rooms, distance and backgrounds from the validation sentences and needs some."""
+    import yaml
+
+    from puertocho.params import parse_params
+    from stages.features import write_calibration_stream
+    from tests.conftest import REPO
+    values = yaml.safe_load((REPO / "params.yaml").read_text())
+    values["evaluate"].update(calibration_positive_stream=mode, calibration_rooms=2, calibration_gap_seconds=2.0)
+    params = parse_params(values)
+    rng = np.random.default_rng(3)
+    tone = (8000 * np.sin(np.linspace(0, 300 * np.pi, 16000))).astype(np.int16)
+    talk = [rng.integers(-3000, 3000, 24000).astype(np.int16) for _ in range(2)]
+    clips = {("positive", "validation"): [tone] * 3, ("speech", "validation"): talk,
+             ("noise", "validation"): [rng.integers(-500, 500, 16000).astype(np.int16)]}
+    write_calibration_stream(tmp_path / "calibration.npz", clips, params, front_end)
+    saved = np.load(tmp_path / "calibration.npz")
+    assert len(saved["starts"]) == len(saved["ends"]) == 3
+    assert len(saved["embeddings"]) == len(saved["vad"]) >= saved["ends"][-1]
+    assert np.all(np.diff(saved["starts"]) > 2.0 * 16000 / CHUNK)     # the gap of background between phrases
+    if mode == "conditions":
+        del clips[("speech", "validation")]
+        with pytest.raises(FileNotFoundError, match="data.speech_count"):
+            write_calibration_stream(tmp_path / "again.npz", clips, params, front_end)

@@ -198,8 +198,9 @@ def test_package_stage_writes_card_and_env(pushed):
     assert card["training_data"] == yaml.safe_load((pushed / "metrics/data.json").read_text())
     env = (pushed / f"models/{NAME}.env").read_text().splitlines()
     assert f"OPENWAKEWORD_THRESHOLD={metrics['threshold']:g}" in env
-    assert f"OPENWAKEWORD_VAD_THRESHOLD={params['evaluate']['vad_threshold']:g}" in env
-    assert f"PUERTOCHO_PATIENCE_FRAMES={params['evaluate']['patience_frames']}" in env
+    # the rules the evaluation ran with: evaluate.* as set, or the calibration's pick from evaluate.*_choices
+    assert f"OPENWAKEWORD_VAD_THRESHOLD={metrics['rules']['vad_threshold']:g}" in env
+    assert f"PUERTOCHO_PATIENCE_FRAMES={metrics['rules']['patience_frames']}" in env
     assert f"PUERTOCHO_REFRACTORY_SECONDS={params['evaluate']['refractory_seconds']:g}" in env
     assert "OPENWAKEWORD_VAD_MODEL_PATH=models/silero_vad.onnx" in env
     assert card["evaluation"]["meets_targets"] == metrics["meets_targets"]

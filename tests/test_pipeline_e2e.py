@@ -152,6 +152,32 @@ def test_a_runtime_rules_experiment_with_allow_missing_does_not_retrain(pipeline
     assert '"pat2"' in shown
 
 
+def test_rules_chosen_by_the_calibration_are_the_rules_the_pi_gets(pipeline):
+    """evaluate.*_choices: each pair of VAD threshold and patience is calibrated, the calibration picks one, and
+    package ships that pair in the .env (not evaluate.vad_threshold / patience_frames as set)."""
+    repo, _ = pipeline
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "before rules-choice"], repo, check=False)
+    result = run(["dvc", "exp", "run", "--temp", "--allow-missing", "-S", "evaluate.vad_threshold_choices=[0.0,0.2]",
+                  "-S", "evaluate.patience_frames_choices=[1,2]", "--name", "rules-choice"], repo)
+    assert stages_that_ran(result.stdout + result.stderr) == {"evaluate", "package"}
+    refs = run(["git", "for-each-ref", "refs/exps", "--format=%(refname) %(objectname)"], repo).stdout.split("\n")
+    (rev,) = [line.split()[1] for line in refs if "/rules-choice " in line]
+    metrics = json.loads(run(["git", "show", f"{rev}:metrics/eval.json"], repo).stdout)
+    search = metrics["calibration"]["rules_search"]
+    assert len(search) == 4 and sum(row["chosen"] for row in search) == 1
+    chosen = next(row for row in search if row["chosen"])
+    assert (metrics["rules"]["vad_threshold"], metrics["rules"]["patience_frames"]) == (
+        chosen["vad_threshold"], chosen["patience_frames"])
+    assert metrics["threshold"] == chosen["threshold"]
+    lock = yaml.safe_load(run(["git", "show", f"{rev}:dvc.lock"], repo).stdout)
+    (env_md5,) = [out["md5"] for out in lock["stages"]["package"]["outs"] if out["path"].endswith(".env")]
+    cache = Path(run(["dvc", "cache", "dir"], repo).stdout.strip()) / "files" / "md5"
+    env = (cache / env_md5[:2] / env_md5[2:]).read_text()
+    assert f"OPENWAKEWORD_VAD_THRESHOLD={chosen['vad_threshold']:g}\n" in env
+    assert f"PUERTOCHO_PATIENCE_FRAMES={chosen['patience_frames']:d}\n" in env
+
+
 def test_rescoring_an_experiment_on_its_own_test_set_gives_its_own_figures(pipeline):
     """scripts/rescore_experiments.py rebuilds an experiment's model and features from the cache and runs
     evaluate: on the test set it was scored on, it must reproduce the experiment's metrics exactly."""
@@ -165,7 +191,8 @@ def test_rescoring_an_experiment_on_its_own_test_set_gives_its_own_figures(pipel
     assert rescored == scored
     assert "| rescore-check |" in result.stdout
     run(["python", "scripts/rescore_experiments.py", "--names", "rules=HEAD", "--out", "rescored",
-         "--set", "evaluate.patience_frames=2", "--set", "evaluate.vad_threshold=0"], repo)
+         "--set", "evaluate.patience_frames=2", "--set", "evaluate.vad_threshold=0",
+         "--set", "evaluate.vad_threshold_choices=[]", "--set", "evaluate.patience_frames_choices=[]"], repo)
     rules = json.loads((repo / "rescored/rules/eval.json").read_text())["rules"]
     assert (rules["patience_frames"], rules["vad_threshold"]) == (2, 0)
     refused = run(["python", "scripts/rescore_experiments.py", "--names", "no-such-experiment"], repo, check=False)

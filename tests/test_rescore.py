@@ -63,3 +63,9 @@ def test_only_evaluate_keys_can_be_set_and_values_are_typed():
     for wrong in ("training.learning_rate=3e-4", "evaluate.patience_frames", "evaluate=1", "evaluate.a.b=1"):
         with pytest.raises(SystemExit, match="evaluate.KEY=VALUE"):
             rescore.evaluate_overrides([wrong])
+
+
+def test_rule_choices_are_read_as_lists():
+    assert rescore.evaluate_overrides(["evaluate.vad_threshold_choices=[0.0,0.2]",
+                                       "evaluate.calibration_positive_stream=conditions"]) == {
+        "vad_threshold_choices": [0.0, 0.2], "calibration_positive_stream": "conditions"}
