@@ -139,13 +139,13 @@ def test_the_readmes_exp_show_command_shows_every_engines_false_reject_rate(pipe
 
 
 def test_a_runtime_rules_experiment_with_allow_missing_does_not_retrain(pipeline):
-    """README: `dvc exp run --allow-missing -S evaluate.patience_frames=2` in a fresh copy of the repo (--temp,
+    """README: `dvc exp run --allow-missing -S 'evaluate.patience_frames_choices=[2]'` in a fresh copy of the repo (--temp,
     as the queue runs) re-runs evaluate and package only; without --allow-missing train's uncached logs and
     checkpoints are missing there and it would retrain."""
     repo, _ = pipeline
     run(["git", "add", "-A"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "before pat2"], repo, check=False)
-    result = run(["dvc", "exp", "run", "--temp", "--allow-missing", "-S", "evaluate.patience_frames=2",
+    result = run(["dvc", "exp", "run", "--temp", "--allow-missing", "-S", "evaluate.patience_frames_choices=[2]",
                   "--name", "pat2"], repo)
     assert stages_that_ran(result.stdout + result.stderr) == {"evaluate", "package"}
     shown = run(["dvc", "exp", "show", "--json"], repo).stdout
