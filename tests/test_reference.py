@@ -78,3 +78,12 @@ def test_clean_segment_puts_the_clip_alone_at_the_level():
     assert (start, end, len(segment)) == (16000, 24000, 16000 + 8000 + 8000)
     assert not segment[:start].any() and not segment[end:].any()
     assert np.sqrt(np.mean(segment[start:end] ** 2)) == pytest.approx(0.1, rel=1e-3)
+
+
+def test_compare_rules_script_helps():
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "scripts" / "compare_rules.py"
+    shown = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, check=True).stdout
+    assert "McNemar" in shown and "--vad-threshold" in shown
