@@ -84,7 +84,7 @@ SETTINGS = ["--threshold", "0.5", "--vad-threshold", "0.2", "--patience", "1", "
 
 
 def ship(folder: Path, name: str = "alexa_v0.1", threshold: float = 0.5, vad_threshold: float = 0.2,
-         meets_targets: bool = True) -> Path:
+         meets_targets: bool = True, patience_frames: int = 1) -> Path:
     """What the package stage and scripts/pi_pull.sh leave on a Pi, for the Alexa head: head, feature models,
     VAD model, card and .env (absolute paths); returns the .env."""
     from puertocho.card import FEATURE_MODELS, VAD_MODEL, build_card, env_text
@@ -101,10 +101,12 @@ def ship(folder: Path, name: str = "alexa_v0.1", threshold: float = 0.5, vad_thr
                       export_report={}, onnx_sha256=sha256_of(models / f"{name}.onnx"),
                       feature_sha256={f: sha256_of(models / "feature_models" / f) for f in FEATURE_MODELS},
                       openwakeword_version="0.4.0", vad_threshold=vad_threshold,
-                      vad_sha256=sha256_of(models / VAD_MODEL), patience_frames=1, refractory_seconds=2.0)
+                      vad_sha256=sha256_of(models / VAD_MODEL), patience_frames=patience_frames,
+                      refractory_seconds=2.0)
     (models / f"{name}.card.json").write_text(json.dumps(card))
     env = models / f"{name}.env"
-    env.write_text(env_text(name, threshold, vad_threshold, 1, 2.0, meets_targets, models_dir=str(models)))
+    env.write_text(env_text(name, threshold, vad_threshold, patience_frames, 2.0, meets_targets,
+                            models_dir=str(models)))
     return env
 
 
@@ -162,6 +164,19 @@ def test_shipped_settings_are_used_and_their_sources_logged(test_wav, tmp_path):
                  env_extra={"OPENWAKEWORD_THRESHOLD": "0.6"})
     assert "threshold=0.6 vad_threshold=0.3" in result.stderr
     assert "from environment variable OPENWAKEWORD_THRESHOLD" in result.stderr
+
+
+def test_shipped_rules_without_a_vad_gate_run_without_the_vad_model(test_wav, tmp_path):
+    """The default's calibration may choose no gate and several chunks in a row (README "Runtime rules"): the
+    listener then runs no VAD and says so, and still finds both wake phrases once each."""
+    path, ends = test_wav
+    env = ship(tmp_path, threshold=0.5, vad_threshold=0.0, patience_frames=3)
+    result = listen("--wav", str(path), "--env", str(env))
+    assert result.returncode == 0, result.stderr
+    assert "threshold=0.5 vad_threshold=0 patience=3 refractory=2s" in result.stderr
+    assert "not used (vad_threshold 0)" in result.stderr
+    found = parse(result.stdout)
+    assert len(found) == 2, result.stdout
 
 
 def test_the_card_alone_is_enough(test_wav, tmp_path):
