@@ -174,8 +174,10 @@ def emulator(tmp_path_factory):
 def pushed(tmp_path_factory, base_params, emulator):
     """The tiny pipeline reproduced, committed, and pushed to gs://puertocho-dvc/puertocho."""
     params = tiny_params(base_params)
-    # The Pi tests below check the Silero VAD path in both runtimes; on the tiny data the calibration may choose
-    # no gate (tests/test_listen.py checks that case), so the gate is kept here and only the patience is chosen.
+    # The calibration chooses the patience here but keeps the VAD gate: with no gate, openWakeWord 0.6.0 scored
+    # one chunk of the tiny model's trace 0.027 off the evaluation (0.4.0: identical; the default model on the
+    # same kind of stream: identical under both), not yet explained (README "Honest limits"). The ungated Pi
+    # path is checked with 0.4.0 in tests/test_listen.py.
     params["evaluate"]["vad_threshold_choices"] = [0.2]
     repo = copy_repo(tmp_path_factory.mktemp("gcs_repo") / "repo", params)
     # Outputs of a `dvc repro` running in the working tree at the same time must not reach the copy's git.
@@ -233,7 +235,11 @@ def test_pi_pull_brings_only_the_deployable_files(pushed, emulator, tmp_path):
     threshold = yaml.safe_load((pushed / "metrics/eval.json").read_text())["threshold"]
     assert listened.returncode == 0, listened.stderr
     assert f"model=models/{NAME}.onnx threshold={threshold:g}" in listened.stderr
-    assert "models/silero_vad.onnx" in listened.stderr and "bundled" not in listened.stderr
+    shipped_vad = yaml.safe_load((pushed / "metrics/eval.json").read_text())["rules"]["vad_threshold"]
+    if shipped_vad > 0:
+        assert "models/silero_vad.onnx" in listened.stderr and "bundled" not in listened.stderr
+    else:  # the calibration chose no gate: the VAD model is pulled but not run
+        assert "not used (vad_threshold 0)" in listened.stderr
 
 
 def test_push_interrupted_by_an_outage_fails_clearly_and_completes_after_restart(pushed, emulator, tmp_path):
@@ -302,7 +308,10 @@ def evaluation_detections(pi: Path, wav: Path, threshold: float, vad_threshold: 
     from puertocho.detect import detection_events, seconds_to_frames
     from puertocho.evaluation import stream_scores, vad_gate, vad_per_chunk
     from puertocho.features import FrontEnd
-    stream = read_clip(wav)
+    # The listener reads the WAV's int16 samples as they are. read_clip's float32 is sample / 32768, which
+    # to_int16 (x 32767) would move by one step near full scale: enough to shift a score by 1e-2 where no VAD
+    # gate hides it. sample / 32767 comes back as the same int16.
+    stream = read_clip(wav, pcm16=True).astype(np.float32) / 32767
     stream = np.concatenate([stream, np.zeros(-len(stream) % 1280, np.float32)])
     scores = stream_scores(FrontEnd(melspec_path=pi / "models/feature_models/melspectrogram.onnx",
                                     embedding_path=pi / "models/feature_models/embedding_model.onnx"),
@@ -353,7 +362,10 @@ def test_a_pi_user_installs_pulls_and_detects_as_evaluated_under_both_runtimes(p
     settings = (float(shipped["OPENWAKEWORD_THRESHOLD"]), float(shipped["OPENWAKEWORD_VAD_THRESHOLD"]),
                 int(shipped["PUERTOCHO_PATIENCE_FRAMES"]), float(shipped["PUERTOCHO_REFRACTORY_SECONDS"]))
     expected = evaluation_detections(pi, wav, *settings)
-    every_chunk = evaluation_detections(pi, wav, 0.0, settings[1], 1, 0.0)
+    # Every chunk's score, under the shipped VAD gate and under a gate of 0.2 whatever was shipped, so that both
+    # the Silero path and the ungated one are compared in both runtimes.
+    traced_gates = sorted({settings[1], 0.2})
+    every_chunk = {gate: evaluation_detections(pi, wav, 0.0, gate, 1, 0.0) for gate in traced_gates}
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for version in ("0.4.0", "0.6.0"):
@@ -370,11 +382,12 @@ def test_a_pi_user_installs_pulls_and_detects_as_evaluated_under_both_runtimes(p
         found = listener_detections(listened.stdout)
         assert [t for t, _ in found] == [t for t, _ in expected], (version, found, expected)
         assert all(abs(a - b) < 2e-3 for (_, a), (_, b) in zip(found, expected))
-        traced = subprocess.run([str(pi / "scripts/listen.sh"), "--wav", str(wav), "--threshold", "0",
-                                 "--refractory", "0", "--patience", "1", "--quiet"], cwd=elsewhere,
-                                capture_output=True, text=True, env=env)
-        assert traced.returncode == 0, traced.stderr
-        trace = listener_detections(traced.stdout)
-        assert len(trace) == len(every_chunk)
-        worst = max(abs(a - b) for (_, a), (_, b) in zip(trace, every_chunk))
-        assert worst < 2e-3, (version, worst)
+        for gate in traced_gates:
+            traced = subprocess.run([str(pi / "scripts/listen.sh"), "--wav", str(wav), "--threshold", "0",
+                                     "--refractory", "0", "--patience", "1", "--vad-threshold", f"{gate:g}",
+                                     "--quiet"], cwd=elsewhere, capture_output=True, text=True, env=env)
+            assert traced.returncode == 0, traced.stderr
+            trace = listener_detections(traced.stdout)
+            assert len(trace) == len(every_chunk[gate]), (version, gate)
+            worst = max(abs(a - b) for (_, a), (_, b) in zip(trace, every_chunk[gate]))
+            assert worst < 2e-3, (version, gate, worst)
