@@ -173,13 +173,7 @@ def emulator(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pushed(tmp_path_factory, base_params, emulator):
     """The tiny pipeline reproduced, committed, and pushed to gs://puertocho-dvc/puertocho."""
-    params = tiny_params(base_params)
-    # The calibration chooses the patience here but keeps the VAD gate: with no gate, openWakeWord 0.6.0 scored
-    # one chunk of the tiny model's trace 0.027 off the evaluation (0.4.0: identical; the default model on the
-    # same kind of stream: identical under both), not yet explained (README "Honest limits"). The ungated Pi
-    # path is checked with 0.4.0 in tests/test_listen.py.
-    params["evaluate"]["vad_threshold_choices"] = [0.2]
-    repo = copy_repo(tmp_path_factory.mktemp("gcs_repo") / "repo", params)
+    repo = copy_repo(tmp_path_factory.mktemp("gcs_repo") / "repo", tiny_params(base_params))
     # Outputs of a `dvc repro` running in the working tree at the same time must not reach the copy's git.
     for folder in ("data", "models", "metrics"):
         shutil.rmtree(repo / folder, ignore_errors=True)
@@ -322,6 +316,9 @@ def evaluation_detections(pi: Path, wav: Path, threshold: float, vad_threshold: 
     return [(round((int(i) + 1) * 0.08, 2), float(scores[i])) for i in events]
 
 
+STARTUP_CHUNKS = 15   # n_frames - 1: windows that still read the runtime's starting feature buffer
+
+
 def listener_detections(stdout: str) -> list[tuple[float, float]]:
     found = []
     for line in stdout.splitlines():
@@ -389,5 +386,10 @@ def test_a_pi_user_installs_pulls_and_detects_as_evaluated_under_both_runtimes(p
             assert traced.returncode == 0, traced.stderr
             trace = listener_detections(traced.stdout)
             assert len(trace) == len(every_chunk[gate]), (version, gate)
-            worst = max(abs(a - b) for (_, a), (_, b) in zip(trace, every_chunk[gate]))
+            # The head's first 15 windows still hold the runtime's starting feature buffer: 0.4.0 fills it from
+            # silence, as the evaluation does, 0.6.0 from unseeded random noise, so 0.6.0's first 1.2 s differ
+            # from run to run (0.027 on the tiny head, without a VAD gate to zero them). From chunk 16 on, the
+            # window is all audio and both runtimes must score as the evaluation does.
+            start = STARTUP_CHUNKS
+            worst = max(abs(a - b) for (_, a), (_, b) in zip(trace[start:], every_chunk[gate][start:]))
             assert worst < 2e-3, (version, gate, worst)
