@@ -81,3 +81,21 @@ def test_augmentation_on_cuda_matches_the_cpu():
     on_cuda = augment_batch(clean, noise, settings, torch.Generator().manual_seed(3), "cuda")
     assert on_cuda.dtype == np.float32 and on_cuda.shape == clean.shape
     np.testing.assert_allclose(on_cuda, on_cpu, atol=2e-3)
+
+
+def test_an_ensemble_of_convattn_heads_with_mixup_and_channel_dropout_resumes_on_cuda_and_exports(tmp_path):
+    """What the last GPU check (2026-11-26) did not cover: an ensemble of conv-attention heads (each member
+    clipped on its own after AMP's unscale), mixup and channel dropout drawn on the GPU, focal loss; a run
+    killed after epoch 2 resumes to the same epochs and the ensemble exports as one ONNX graph."""
+    model_params = dataclasses.replace(MODEL, head="convattn", hidden_size=16, attention_heads=4, ensemble_size=2)
+    settings = dataclasses.replace(SETTINGS, mixup_alpha=0.4, channel_dropout=0.1, loss="focal")
+    model, reference = train(model_params, settings, toy_data(0), toy_data(1, 80), tmp_path / "reference", "h")
+    assert all(np.isfinite(r.train_loss) and np.isfinite(r.val_loss) for r in reference.history)
+    with pytest.raises(Killed):
+        train(model_params, settings, toy_data(0), toy_data(1, 80), tmp_path / "killed", "h", die_after_epoch_2)
+    _, resumed = train(model_params, settings, toy_data(0), toy_data(1, 80), tmp_path / "killed", "h")
+    assert [dataclasses.replace(r, seconds=0) for r in resumed.history] == \
+           [dataclasses.replace(r, seconds=0) for r in reference.history]
+    path = tmp_path / "ensemble.onnx"
+    export_onnx(model, path, model_params.n_frames)
+    assert check_matches_torch(path, model, toy_data(2, 64)[0]) < 1e-5
