@@ -52,15 +52,28 @@ def calibrated_threshold(eval_metrics: dict) -> float:
     return float(value)
 
 
+def evaluated_rules(eval_metrics: dict) -> tuple[float, int]:
+    """(VAD threshold, patience) the evaluation ran with: metrics/eval.json's rules (evaluate.* as set, or the
+    pair the calibration chose), never evaluate.* as params.yaml holds them now; the Pi must run what was
+    measured."""
+    rules = eval_metrics.get("rules")
+    if not isinstance(rules, dict) or "vad_threshold" not in rules or "patience_frames" not in rules:
+        raise CardError("metrics/eval.json has no 'rules' with 'vad_threshold' and 'patience_frames' (written by "
+                        "an older evaluate stage): re-run it with `dvc repro evaluate`.")
+    return rules["vad_threshold"], rules["patience_frames"]
+
+
 def check_vad_threshold(value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise CardError(f"params.yaml: 'evaluate.vad_threshold' must be a number in [0, 1], got {value!r}.")
+        raise CardError(f"metrics/eval.json: rules 'vad_threshold' (evaluate.vad_threshold or one of "
+                        f"evaluate.vad_threshold_choices) must be a number in [0, 1], got {value!r}.")
     return float(value)
 
 
 def check_patience(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CardError(f"params.yaml: 'evaluate.patience_frames' must be an integer >= 1, got {value!r}.")
+        raise CardError(f"metrics/eval.json: rules 'patience_frames' (evaluate.patience_frames or one of "
+                        f"evaluate.patience_frames_choices) must be an integer >= 1, got {value!r}.")
     return value
 
 
@@ -86,7 +99,7 @@ def build_card(name: str, params: dict, data_summary: dict, eval_metrics: dict, 
 
     params: the whole params.yaml as parsed; data_summary: metrics/data.json; eval_metrics: metrics/eval.json;
     export_report: metrics/export.json; *_sha256: digests of the files as they ship; vad_threshold,
-    patience_frames, refractory_seconds: the evaluate.* params the evaluation ran with.
+    patience_frames: the rules the evaluation ran with (evaluated_rules); refractory_seconds: evaluate.*.
     """
     missing = sorted(set(FEATURE_MODELS) - set(feature_sha256))
     if missing:

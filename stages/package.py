@@ -1,8 +1,8 @@
 """Stage package: what the Pi pulls beside models/<name>.onnx, so it runs exactly as evaluated.
 
 Writes the model card (models/<name>.card.json), the Pi's settings (models/<name>.env: calibrated threshold,
-the VAD threshold and patience the evaluation ran with (evaluate.*, or the calibration's pick from
-evaluate.*_choices), evaluate.refractory_seconds, model paths) and the Silero VAD
+the VAD threshold and patience the evaluation ran with (metrics/eval.json's rules: evaluate.*, or the
+calibration's pick from evaluate.*_choices), evaluate.refractory_seconds, model paths) and the Silero VAD
 model the evaluation gated with (models/silero_vad.onnx, copied from openWakeWord 0.4.0's wheel: 0.6.0 has none).
 """
 import json
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from puertocho.card import (FEATURE_MODELS, VAD_MODEL, CardError, build_card, env_text)
+from puertocho.card import (FEATURE_MODELS, VAD_MODEL, CardError, build_card, env_text, evaluated_rules)
 from puertocho.cli import stage_main
 from puertocho.features import resource_path, sha256_of
 
@@ -48,8 +48,7 @@ def package(params, args):
     shutil.copyfile(resource_path(VAD_MODEL), vad_path)  # the model evaluation.vad_per_chunk used
     settings = params.evaluate
     eval_metrics = read_json(args.eval)
-    # The rules the evaluation ran with: evaluate.* as set, or the pair the calibration chose from *_choices.
-    evaluated_rules = eval_metrics.get("rules", {})
+    vad_threshold, patience_frames = evaluated_rules(eval_metrics)
     card = build_card(
         name=name,
         params=yaml.safe_load(Path(args.params).read_text()),
@@ -59,9 +58,9 @@ def package(params, args):
         onnx_sha256=sha256_of(onnx_path),
         feature_sha256={file: sha256_of(feature_dir / file) for file in FEATURE_MODELS},
         openwakeword_version=version("openwakeword"),
-        vad_threshold=evaluated_rules.get("vad_threshold", settings.vad_threshold),
+        vad_threshold=vad_threshold,
         vad_sha256=sha256_of(vad_path),
-        patience_frames=evaluated_rules.get("patience_frames", settings.patience_frames),
+        patience_frames=patience_frames,
         refractory_seconds=settings.refractory_seconds,
     )
     runtime, evaluation = card["runtime"], card["evaluation"]

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from puertocho.card import (CardError, build_card, deployable_paths, env_text, parse_env, read_env)
+from puertocho.card import (CardError, build_card, deployable_paths, env_text, evaluated_rules, parse_env,
+                            read_env)
 
 SHA = {"melspectrogram.onnx": "a" * 64, "embedding_model.onnx": "b" * 64}
 PARAMS = {"model": {"name": "puertocho_v1", "n_frames": 16},
@@ -110,3 +111,10 @@ def test_pi_pull_pulls_exactly_the_deployable_paths():
     result = run(["bash", "scripts/pi_pull.sh", "--dry-run", "--model", "m", "--remote", "r"], REPO)
     pulled = next(line for line in result.stdout.splitlines() if " pull " in line)
     assert pulled.split()[-5:] == deployable_paths("m")
+
+
+def test_the_pi_gets_the_rules_the_evaluation_ran_with_or_a_clear_error():
+    assert evaluated_rules({"rules": {"vad_threshold": 0.0, "patience_frames": 3}}) == (0.0, 3)
+    for stale in ({}, {"rules": {"vad_threshold": 0.2}}, {"rules": None}):
+        with pytest.raises(CardError, match="dvc repro evaluate"):
+            evaluated_rules(stale)
