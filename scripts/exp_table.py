@@ -33,6 +33,9 @@ def flatten(shown: list) -> list[tuple[str, dict]]:
                 # metrics, which would pass for its own
                 if data.get("rev") == "workspace":
                     continue
+                # a failed experiment has no results of its own: DVC fills its row with its baseline's
+                if revision.get("error") or data.get("error"):
+                    continue
                 rows.append((revision.get("name") or revision.get("rev", "")[:7], data))
     return rows
 

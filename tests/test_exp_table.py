@@ -20,16 +20,19 @@ def revision_data(rev: str, frr: float, seed: int) -> dict:
             "params": {"params.yaml": {"data": params}}}
 
 
-def test_table_lists_finished_experiments_with_their_spread_and_skips_running_ones(tmp_path):
+def test_table_lists_finished_experiments_with_their_spread_and_skips_running_and_failed_ones(tmp_path):
     shown = [{"rev": "workspace", "name": None, "data": revision_data("workspace", 0.583, 1234)},
              {"rev": "abc1234", "name": "main", "data": revision_data("abc1234", 0.583, 1234),
               "experiments": [
                   {"revs": [{"rev": "e1", "name": "seed-1", "data": revision_data("e1", 0.661, 1)}]},
                   # still running: DVC shows the workspace's figures in its row
-                  {"revs": [{"rev": "e2", "name": "running", "data": revision_data("workspace", 0.583, 7)}]}]}]
+                  {"revs": [{"rev": "e2", "name": "running", "data": revision_data("workspace", 0.583, 7)}]},
+                  # failed (killed in training): DVC shows its baseline's figures in its row
+                  {"revs": [{"rev": "e3", "name": "failed", "data": revision_data("e3", 0.583, 8),
+                             "error": {"msg": "Experiment run failed", "type": ""}}]}]}]
     path = tmp_path / "shown.json"
     path.write_text(json.dumps(shown))
-    out = subprocess.run([sys.executable, str(SCRIPT), "--json", str(path), "--names", "main,seed-1,running"],
+    out = subprocess.run([sys.executable, str(SCRIPT), "--json", str(path), "--names", "main,seed-1,running,failed"],
                          capture_output=True, text=True, check=True).stdout
     lines = out.strip().splitlines()
     assert lines[0].startswith("| experiment | training.seed | data.seed | threshold |")
