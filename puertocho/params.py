@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,6 +312,10 @@ class EvaluateParams:
     # calibrated threshold, and the pair with the fewest calibration misses wins ([] = the fixed value above)
     vad_threshold_choices: list[float] = field(default_factory=list)
     patience_frames_choices: list[int] = field(default_factory=list)
+    # the false accepts per hour the calibration aims for (None: data.target_fpr). A few hours of calibration
+    # streams measure that rate by a handful of events, and the best of several rule pairs at the edge of its
+    # estimate tends to be the luckiest: a stricter aim leaves a margin
+    calibration_target_fpr: float | None = None
 
     def check(self, section: str) -> None:
         _require(0.0 < self.pi_threshold < 1.0, f"{section}.pi_threshold", "use a value in (0, 1)")
@@ -329,6 +334,9 @@ class EvaluateParams:
                  "list VAD thresholds in [0, 1) (0 = no VAD), or [] for evaluate.vad_threshold alone")
         _require(all(v >= 1 for v in self.patience_frames_choices), f"{section}.patience_frames_choices",
                  "list patiences of 1 or more, or [] for evaluate.patience_frames alone")
+        _require(self.calibration_target_fpr is None or self.calibration_target_fpr > 0,
+                 f"{section}.calibration_target_fpr",
+                 "use a rate above 0 (false accepts per hour), or null to calibrate to data.target_fpr")
 
 
 @dataclass(frozen=True)
@@ -424,6 +432,9 @@ def _check_range(value: list[float], key: str) -> None:
 def _convert(value, hint, key: str):
     """Check one YAML value against a dataclass field's type hint; return it converted."""
     origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):  # X | None: null, or a value of X
+        (inner,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return None if value is None else _convert(value, inner, key)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key)
     if origin is list:

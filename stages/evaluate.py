@@ -56,15 +56,18 @@ def run(params, args):
     calibration_positive = StreamSet(calibration_scores, calibration_vad,
                                      utterances_of([{"start_chunk": s, "end_chunk": e}
                                                     for s, e in zip(saved["starts"], saved["ends"])]))
+    calibration_aim = params.data.target_fpr if params.evaluate.calibration_target_fpr is None \
+        else params.evaluate.calibration_target_fpr
     candidates = rule_candidates(rules, params.evaluate.vad_threshold_choices, params.evaluate.patience_frames_choices)
     rules_search = None
     if len(candidates) > 1:
-        rules, rules_search = choose_rules(calibration_positive, calibration_negative, candidates, params.data.target_fpr)
+        rules, rules_search = choose_rules(calibration_positive, calibration_negative, candidates, calibration_aim)
         log.info("Runtime rules chosen on the calibration alone, from %d pairs: VAD %g, patience %d",
                  len(candidates), rules.vad_threshold, rules.patience_frames)
     metrics, det_rows = report(calibration_positive, calibration_negative, test_positive, test_by_kind, confusables,
                                rules, params.data.target_fpr, params.data.target_fnr,
-                               trained_engines=frozenset(params.data.engines) - {"espeak"})
+                               trained_engines=frozenset(params.data.engines) - {"espeak"},
+                               calibration_false_accepts_per_hour=params.evaluate.calibration_target_fpr)
     if rules_search is not None:
         metrics["calibration"]["rules_search"] = rules_search
     if params.evaluate.calibration_positive_stream != "plain":

@@ -89,12 +89,21 @@ def test_training_on_every_test_engine_is_refused():
     ("evaluate", "vad_threshold_choices", [0.2, 1.0], "evaluate.vad_threshold_choices"),
     ("evaluate", "patience_frames_choices", [0, 2], "evaluate.patience_frames_choices"),
     ("evaluate", "patience_frames_choices", [1.5], r"evaluate.patience_frames_choices\[0\]"),
+    ("evaluate", "calibration_target_fpr", 0.0, "evaluate.calibration_target_fpr"),
+    ("evaluate", "calibration_target_fpr", "0.25", "evaluate.calibration_target_fpr"),
 ])
 def test_invalid_values_name_their_key(section, key, value, message):
     values = raw()
     values[section][key] = value
     with pytest.raises(ParamsError, match=message.replace(".", r"\.")):
         parse_params(values)
+
+
+def test_the_calibration_aim_is_null_by_default_or_a_rate():
+    assert parse_params(raw()).evaluate.calibration_target_fpr is None
+    values = raw()
+    values["evaluate"]["calibration_target_fpr"] = 0.25
+    assert parse_params(values).evaluate.calibration_target_fpr == 0.25
 
 
 def test_integer_where_float_expected_is_accepted():

@@ -74,6 +74,24 @@ def test_false_accepts_count_against_the_streams_length_as_made_not_their_whole_
     assert counted_as_chunks["calibration"]["hours_negative"] == pytest.approx(4.0, abs=1e-4)
 
 
+def test_a_stricter_calibration_aim_raises_the_threshold_and_the_targets_still_judge_the_test():
+    # two 0.95 false accepts in 4 calibration hours are 0.5 per hour: within the 0.5 target, not within 0.25
+    calibration_positive = positives([0.999, 0.99, 0.9])
+    calibration_negative = negatives(4.0, [(1000, 0.95), (50000, 0.95)])
+    test_positive = positives([0.999, 0.99, 0.9], rows(3))
+    quiet = {"speech": negatives(0.2, [])}
+    empty = StreamSet(np.zeros(0), np.zeros(0))
+    at_target, _ = report(calibration_positive, calibration_negative, test_positive, quiet, empty, RULES, 0.5, 0.05)
+    with_margin, _ = report(calibration_positive, calibration_negative, test_positive, quiet, empty, RULES, 0.5, 0.05,
+                            calibration_false_accepts_per_hour=0.25)
+    assert at_target["threshold"] <= 0.9 and "aimed_false_accepts_per_hour" not in at_target["calibration"]
+    assert 0.95 < with_margin["threshold"] <= 0.99
+    assert with_margin["calibration"]["aimed_false_accepts_per_hour"] == 0.25
+    assert with_margin["calibration"]["false_accepts_per_hour"] <= 0.25
+    assert with_margin["false_reject_rate"] == pytest.approx(1 / 3)   # the 0.9 phrase is now missed
+    assert with_margin["meets_targets"] is False                       # 33% misses against the 5% target
+
+
 def test_joined_streams_carry_their_length_as_made():
     from puertocho.protocol import join, total_seconds
     parts = [StreamSet(np.zeros(10), np.zeros(10), seconds=1.0), StreamSet(np.zeros(5), np.zeros(5), seconds=0.5)]
