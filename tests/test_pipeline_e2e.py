@@ -154,18 +154,22 @@ def test_a_runtime_rules_experiment_with_allow_missing_does_not_retrain(pipeline
 
 def test_rules_chosen_by_the_calibration_are_the_rules_the_pi_gets(pipeline):
     """evaluate.*_choices: each pair of VAD threshold and patience is calibrated, the calibration picks one, and
-    package ships that pair in the .env (not evaluate.vad_threshold / patience_frames as set)."""
+    package ships that pair in the .env (not evaluate.vad_threshold / patience_frames as set). With a margin
+    (evaluate.calibration_target_fpr) every pair is calibrated to that stricter aim."""
     repo, _ = pipeline
     run(["git", "add", "-A"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "before rules-choice"], repo, check=False)
     result = run(["dvc", "exp", "run", "--temp", "--allow-missing", "-S", "evaluate.vad_threshold_choices=[0.0,0.2]",
-                  "-S", "evaluate.patience_frames_choices=[1,2]", "--name", "rules-choice"], repo)
+                  "-S", "evaluate.patience_frames_choices=[1,2]", "-S", "evaluate.calibration_target_fpr=0.25",
+                  "--name", "rules-choice"], repo)
     assert stages_that_ran(result.stdout + result.stderr) == {"evaluate", "package"}
     refs = run(["git", "for-each-ref", "refs/exps", "--format=%(refname) %(objectname)"], repo).stdout.split("\n")
     (rev,) = [line.split()[1] for line in refs if "/rules-choice " in line]
     metrics = json.loads(run(["git", "show", f"{rev}:metrics/eval.json"], repo).stdout)
     search = metrics["calibration"]["rules_search"]
     assert len(search) == 4 and sum(row["chosen"] for row in search) == 1
+    assert metrics["calibration"]["aimed_false_accepts_per_hour"] == 0.25
+    assert all(row["meets_target"] == (row["calibration_false_accepts_per_hour"] <= 0.25) for row in search)
     chosen = next(row for row in search if row["chosen"])
     assert (metrics["rules"]["vad_threshold"], metrics["rules"]["patience_frames"]) == (
         chosen["vad_threshold"], chosen["patience_frames"])
