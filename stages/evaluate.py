@@ -67,7 +67,7 @@ def run(params, args):
     metrics, det_rows = report(calibration_positive, calibration_negative, test_positive, test_by_kind, confusables,
                                rules, params.data.target_fpr, params.data.target_fnr,
                                trained_engines=frozenset(params.data.engines) - {"espeak"},
-                               calibration_false_accepts_per_hour=params.evaluate.calibration_target_fpr)
+                               calibration_false_accepts_per_hour=calibration_aim)
     if rules_search is not None:
         metrics["calibration"]["rules_search"] = rules_search
     if params.evaluate.calibration_positive_stream != "plain":
