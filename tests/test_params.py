@@ -12,7 +12,7 @@ def raw():
 def test_repository_params_load_with_the_seed_defaults():
     params = load_params(REPO / "params.yaml")
     assert params.model.name == "puertocho_v1"
-    assert params.training.batch_size == 8 and params.training.learning_rate == pytest.approx(1e-4)
+    assert params.training.batch_size == 32 and params.training.learning_rate == pytest.approx(2e-4)
     assert params.training.epochs == 30 and params.training.early_stopping_patience == 30
     assert params.data.target_fpr == 0.5 and params.data.target_fnr == 0.05
     assert {"Puertocho", "Hola Puertocho", "Oye Puertocho"} <= {p.text for p in params.data.phrases}
@@ -35,7 +35,7 @@ def test_unknown_section_is_named():
 def test_exponent_without_dot_reads_as_a_number_like_dvc_reads_it(tmp_path):
     """YAML 1.2, as DVC's ruamel.yaml reads params.yaml: 3e-4 is a float, so the project and
     `dvc params diff` agree about one file."""
-    text = (REPO / "params.yaml").read_text().replace("learning_rate: 1.0e-4", "learning_rate: 3e-4")
+    text = (REPO / "params.yaml").read_text().replace("learning_rate: 2.0e-4", "learning_rate: 3e-4")
     assert "learning_rate: 3e-4" in text
     path = tmp_path / "params.yaml"
     path.write_text(text)
@@ -43,7 +43,7 @@ def test_exponent_without_dot_reads_as_a_number_like_dvc_reads_it(tmp_path):
 
 
 def test_quoted_number_is_refused_with_the_fix(tmp_path):
-    text = (REPO / "params.yaml").read_text().replace("learning_rate: 1.0e-4", "learning_rate: '3e-4'")
+    text = (REPO / "params.yaml").read_text().replace("learning_rate: 2.0e-4", "learning_rate: '3e-4'")
     path = tmp_path / "params.yaml"
     path.write_text(text)
     with pytest.raises(ParamsError, match=r"'training\.learning_rate' must be a number.*remove the quotes"):

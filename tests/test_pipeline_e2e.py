@@ -188,7 +188,7 @@ def test_rescoring_an_experiment_on_its_own_test_set_gives_its_own_figures(pipel
     repo, _ = pipeline
     run(["git", "add", "-A"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "before rescore-check"], repo, check=False)
-    run(["dvc", "exp", "run", "-S", "training.learning_rate=2e-4", "--name", "rescore-check"], repo)
+    run(["dvc", "exp", "run", "-S", "training.learning_rate=5e-4", "--name", "rescore-check"], repo)
     scored = json.loads((repo / "metrics/eval.json").read_text())
     result = run(["python", "scripts/rescore_experiments.py", "--names", "rescore-check", "--out", "rescored"], repo)
     rescored = json.loads((repo / "rescored/rescore-check/eval.json").read_text())
