@@ -52,6 +52,11 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+def significant(value: float, digits: int = 3) -> float:
+    """`value` to `digits` significant figures: fixed decimals would round a fast machine's small times to 0."""
+    return float(f"{value:.{digits}g}")
+
+
 def summary(seconds: list[float]) -> dict:
     """Median and the raw runs (seconds), rounded for the JSON."""
     return {"median_s": round(median(seconds), 6), "runs_s": [round(s, 6) for s in seconds]}

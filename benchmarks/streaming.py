@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import CHUNK_MS, PI4_SLOWDOWN, Config, median, tool_env
+from benchmarks.common import CHUNK_MS, PI4_SLOWDOWN, Config, median, significant, tool_env
 
 CHUNK = 1280
 REFERENCE = "hey_jarvis_v0.1.onnx"
@@ -202,14 +202,14 @@ def run(config: Config) -> dict:
         "chunks_per_run": timing["chunks_per_run"], "chunk_ms": CHUNK_MS,
         "ms_per_chunk": {name: round(v, 4) for name, v in ms.items()},
         "ms_per_chunk_runs": {name: [round(x, 4) for x in v] for name, v in timing["ms_per_chunk_runs"].items()},
-        "head_alone_ms": {name: round(v, 5) for name, v in head_ms.items()},
-        "head_alone_ms_runs": {name: [round(x, 5) for x in v] for name, v in timing["head_alone_ms_runs"].items()},
-        "ours_vs_reference_ratio": round(ms["ours"] / ms["reference"], 4),
+        "head_alone_ms": {name: significant(v) for name, v in head_ms.items()},
+        "head_alone_ms_runs": {name: [significant(x) for x in v] for name, v in timing["head_alone_ms_runs"].items()},
+        "ours_vs_reference_ratio": significant(ms["ours"] / ms["reference"]),
         "head_alone_vs_reference_ratio": round(head_ms["ours"] / head_ms["reference"], 4),
         # What our head adds to the front-end's cost per chunk: measured alone, and as Model minus front-end.
-        "head_share_of_front_end": round(head_ms["ours"] / front, 5),
+        "head_share_of_front_end": significant(head_ms["ours"] / front),
         "model_minus_front_end_ms": round(ms["ours"] - front, 4),
-        "real_time_cpu_share": {name: round(v / CHUNK_MS, 5) for name, v in ms.items()},
+        "real_time_cpu_share": {name: significant(v / CHUNK_MS) for name, v in ms.items()},
         "onnx_bytes": sizes,
         "peak_rss_mib": {name: m["maxrss_mib"] for name, m in memory.items()},
         "pi4_estimate": {

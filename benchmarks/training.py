@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from benchmarks.common import Config, npz_length, summary, timed_runs
+from benchmarks.common import Config, npz_length, significant, summary, timed_runs
 
 DEFAULT_TRAIN_WINDOWS = 15000
 
@@ -94,8 +94,8 @@ def run(config: Config) -> dict:
                      "train_steps": summary(timed_runs(train, config.repeats, warmup=1)),
                      "validation_pass": summary(timed_runs(validate, config.repeats, warmup=1))}
             step_seconds = entry["train_steps"]["median_s"] / steps_per_run
-            entry["windows_per_second"] = round(params.training.batch_size / step_seconds, 1)
-            entry["seconds_per_epoch"] = round(steps_per_epoch * step_seconds + entry["validation_pass"]["median_s"], 2)
+            entry["windows_per_second"] = significant(params.training.batch_size / step_seconds, 4)
+            entry["seconds_per_epoch"] = significant(steps_per_epoch * step_seconds + entry["validation_pass"]["median_s"])
             per_head[head] = entry
         results["devices"][device] = per_head
     if torch.cuda.is_available():

@@ -65,3 +65,10 @@ def test_help_and_unknown_section():
     assert "--only" in run(["python", "-m", "benchmarks", "--help"], cwd=REPO).stdout
     result = run(["python", "-m", "benchmarks", "--only", "nope"], cwd=REPO, check=False)
     assert result.returncode == 2 and "unknown section" in result.stderr
+
+
+def test_small_times_keep_their_significant_figures():
+    # CI's faster machine timed a quick epoch at a few milliseconds, which two fixed decimals made 0.0.
+    from benchmarks.common import significant
+    assert significant(0.00412) == 0.00412 and significant(0.0041234) == 0.00412
+    assert significant(13565.1, 4) == 13570.0 and significant(0.0) == 0.0
