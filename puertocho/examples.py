@@ -72,12 +72,14 @@ def load_rirs(folder: str) -> list[np.ndarray]:
 
 def build_windows(front_end: FrontEnd, clips: list[np.ndarray], placement: str, backgrounds: list[np.ndarray],
                   augment, n_frames: int, seed: int, batch_size: int = 256, desc: str = "",
-                  measured_rirs: list[np.ndarray] | None = None, copies: int | None = None) -> np.ndarray:
+                  measured_rirs: list[np.ndarray] | None = None, copies: int | None = None,
+                  talk_after: list[np.ndarray] | None = None) -> np.ndarray:
     """Features (n_clips * copies, n_frames, 96) for clips (float32 or int16 (n,)) put in 2 s of augmented
     background; copies defaults to augment.copies_per_clip, each copy with its own placement, noise and room.
 
     placement 'end': the clip ends end_offset_range seconds before the window closes (wake phrases,
-    confusables: where the runtime decides); 'crop': a random 2 s piece (speech, noise)."""
+    confusables: where the runtime decides); with talk_after clips, augment.talk_after_probability of them
+    are followed by the start of one (follow_with_talk). 'crop': a random 2 s piece (speech, noise)."""
     total = clip_samples_for(n_frames)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -91,6 +93,8 @@ def build_windows(front_end: FrontEnd, clips: list[np.ndarray], placement: str, 
             speeds = rng.uniform(*augment.speed_range, size=len(batch))
             voices = [speed_perturb(audio.to_float(c), s) for c, s in zip(batch, speeds)]
             clean = np.stack([place_at_end(v, total, int(o))[0] for v, o in zip(voices, offsets)])
+            if talk_after and augment.talk_after_probability > 0:  # no draws when off: the old windows stay
+                follow_with_talk(clean, voices, offsets.astype(int), talk_after, augment.talk_after_probability, rng)
             # augment.snr_reference voice: the SNR over the voice's own RMS (the part inside the window)
             voice_rms = (np.array([np.sqrt(np.mean(np.square(v[-(total - int(o)):], dtype=np.float64)))
                                    for v, o in zip(voices, offsets)])
@@ -102,6 +106,34 @@ def build_windows(front_end: FrontEnd, clips: list[np.ndarray], placement: str, 
         noisy = augment_batch(clean, noise, augment, generator, device, measured_rirs, voice_rms)
         out[first:first + len(batch)] = front_end.clip_windows(audio.to_int16(noisy), n_frames)
     return out
+
+
+def follow_with_talk(windows: np.ndarray, voices: list[np.ndarray], offsets: np.ndarray, talk: list[np.ndarray],
+                     probability: float, rng: np.random.Generator, pause_range=(0.05, 0.3),
+                     level_db_range=(-3.0, 3.0)) -> np.ndarray:
+    """Put talk after the phrase, in place: in each window (b, total) drawn with this probability, the start of
+    a talk clip begins pause_range seconds after the phrase's end (offsets[i] samples before the window's end),
+    at the phrase's RMS level plus level_db_range, as a request follows the wake word ("Hola Puertocho, pon
+    música"). The runtime decides while the request has begun; a head trained only on phrases followed by
+    silence or background has never seen that. Returns the indices of the windows that got talk."""
+    followed = []
+    total = windows.shape[1]
+    for index, (voice, offset) in enumerate(zip(voices, offsets)):
+        draws = rng.random(), rng.uniform(*pause_range), rng.uniform(*level_db_range), rng.integers(len(talk))
+        if draws[0] >= probability:
+            continue
+        start = total - int(offset) + int(draws[1] * audio.SAMPLE_RATE)
+        if start >= total:
+            continue
+        clip = audio.to_float(talk[draws[3]][: total - start])
+        voice_rms = np.sqrt(np.mean(np.square(voice, dtype=np.float64))) if len(voice) else 0.0
+        clip_rms = np.sqrt(np.mean(np.square(clip, dtype=np.float64))) if len(clip) else 0.0
+        if voice_rms <= 0 or clip_rms <= 0:
+            continue
+        gain = voice_rms / clip_rms * 10 ** (draws[2] / 20)
+        windows[index, start:start + len(clip)] += (clip * gain).astype(np.float32)
+        followed.append(index)
+    return np.array(followed, dtype=int)
 
 
 def background_pool(noise: list[np.ndarray], speech: list[np.ndarray], augment, seed: int,

@@ -200,6 +200,7 @@ class AugmentParams:
     gain_db_range: list[float] = field(default_factory=lambda: [-12.0, 3.0])
     end_offset_range: list[float] = field(default_factory=lambda: [0.0, 0.3])
     speed_range: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    talk_after_probability: float = 0.0
     rir_dir: str = ""
     image_source_rooms: int = 0
     babble_backgrounds: int = 0
@@ -223,7 +224,7 @@ class AugmentParams:
                  "use 1 or more frames between kept windows")
         _require(not (self.rir_dir and self.image_source_rooms), f"{section}.image_source_rooms",
                  "set either rir_dir (measured rooms) or image_source_rooms (simulated), not both")
-        for name in ("clean_probability", "reverb_probability"):
+        for name in ("clean_probability", "reverb_probability", "talk_after_probability"):
             _require(0.0 <= getattr(self, name) <= 1.0, f"{section}.{name}", "use a probability in [0, 1]")
         _require(self.snr_reference in ("window", "voice"), f"{section}.snr_reference",
                  "use window (the SNR over the 2 s window) or voice (over the wake phrase or confusable itself)")

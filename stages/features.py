@@ -68,8 +68,10 @@ def run(params, args):
             copies = params.augment.validation_negative_copies if split == "validation" and label == 0.0 else None
             if split == "train" and kind == "positive":
                 copies = augment.positive_copies_per_clip
+            # Wake phrases and confusables alike may be followed by the split's talk (augment.talk_after_probability)
             windows = build_windows(front_end, clips, placement, backgrounds, augment, params.model.n_frames,
-                                    seed, desc=f"{split} {kind}", measured_rirs=measured_rirs, copies=copies)
+                                    seed, desc=f"{split} {kind}", measured_rirs=measured_rirs, copies=copies,
+                                    talk_after=clips_by_kind.get(("speech", split), []) if placement == "end" else None)
             arrays[split][0].append(windows)
             arrays[split][1].append(np.full(len(windows), label, np.float32))
             arrays[split][2].append(np.full(len(windows), kind_index, np.int8))

@@ -139,3 +139,46 @@ def test_bad_augment_values_name_their_key(key, value):
 def test_measured_and_simulated_rooms_are_exclusive():
     with pytest.raises(ParamsError, match="augment.image_source_rooms"):
         dataclasses.replace(AugmentParams(), rir_dir="rooms", image_source_rooms=4).check("augment")
+
+
+def test_talk_follows_the_phrase_after_its_pause_at_the_phrase_level():
+    """follow_with_talk: talk starts pause_range after the phrase's end, at the phrase's RMS (level 0 dB), and
+    windows not drawn (probability 0) or whose phrase ends too late for a pause are left as they were."""
+    from puertocho.examples import follow_with_talk
+    total, rate = 32000, audio.SAMPLE_RATE
+    voice = np.full(8000, 0.1, np.float32)
+    talk = [np.full(40000, 0.4, np.float32)]
+    offsets = np.array([8000, 1000])       # 0.5 s and 62 ms before the window's end
+    windows = np.zeros((2, total), np.float32)
+    windows[:, total - 16000:total - 8000] = 0.1
+    windows[1] = 0
+    windows[1, total - 9000:total - 1000] = 0.1
+    before = windows.copy()
+    followed = follow_with_talk(windows, [voice, voice], offsets, talk, 1.0, np.random.default_rng(3),
+                                pause_range=(0.1, 0.1), level_db_range=(0.0, 0.0))
+    assert list(followed) == [0]           # the second phrase ends 62 ms before the end: no room for a 0.1 s pause
+    start = total - 8000 + int(0.1 * rate)
+    assert np.allclose(windows[0, start:], 0.1) and np.array_equal(windows[0, :start], before[0, :start])
+    assert np.array_equal(windows[1], before[1])
+    untouched = before.copy()
+    assert len(follow_with_talk(untouched, [voice, voice], offsets, talk, 0.0, np.random.default_rng(3))) == 0
+    assert np.array_equal(untouched, before)
+
+
+def test_talk_after_changes_only_the_windows_it_is_asked_for(front_end):
+    """augment.talk_after_probability: 0 leaves build_windows' output as it was (same draws); 1 puts talk
+    after every phrase that leaves room for it; speech crops ('crop') never get it."""
+    from puertocho.examples import build_windows
+    rng = np.random.default_rng(5)
+    phrases = [(rng.standard_normal(9000) * 0.1).astype(np.float32) for _ in range(4)]
+    talk = [(rng.standard_normal(30000) * 0.1).astype(np.float32) for _ in range(3)]
+    backgrounds = [(rng.standard_normal(40000) * 0.01).astype(np.float32)]
+    quiet = AugmentParams(clean_probability=1.0, end_offset_range=[0.3, 0.3])
+    plain = build_windows(front_end, phrases, "end", backgrounds, quiet, 16, seed=2)
+    assert np.array_equal(plain, build_windows(front_end, phrases, "end", backgrounds, quiet, 16, seed=2,
+                                               talk_after=talk))
+    followed = build_windows(front_end, phrases, "end", backgrounds,
+                             dataclasses.replace(quiet, talk_after_probability=1.0), 16, seed=2, talk_after=talk)
+    assert not np.allclose(followed[:, -1], plain[:, -1], atol=1e-3)   # the last frame hears the talk
+    with pytest.raises(ParamsError, match="talk_after_probability"):
+        AugmentParams(talk_after_probability=1.5).check("augment")
