@@ -288,7 +288,8 @@ def open_precomputed(path: str | Path, n_frames: int) -> np.ndarray:
     if windows.ndim != 3 or windows.shape[1:] != (n_frames, 96) or not np.issubdtype(windows.dtype, np.floating):
         raise PrecomputedFeaturesError(
             f"{path}: shape {windows.shape} {windows.dtype}, expected (n, {n_frames}, 96) float windows "
-            f"(openWakeWord embedding frames; model.n_frames is {n_frames}).")
+            f"(openWakeWord embedding frames; model.n_frames is {n_frames}: a file of 16-frame windows, as "
+            "openWakeWord publishes them, needs model.n_frames: 16).")
     if len(windows) < 2:
         raise PrecomputedFeaturesError(f"{path}: holds {len(windows)} window(s); it needs at least 2.")
     return windows

@@ -10,7 +10,7 @@ Usage: $SCRIPT_NAME [options]
 
 Pulls the deployable model from the DVC remote into models/, and nothing else
 (no data/, no checkpoints):
-  models/NAME.onnx        the wake word head (openWakeWord input [batch, 16, 96])
+  models/NAME.onnx        the wake word head (openWakeWord input [batch, model.n_frames, 96])
   models/feature_models/  the melspectrogram and embedding models it was trained with
   models/silero_vad.onnx  the VAD model the evaluation gated with (openWakeWord 0.6.0 has none)
   models/NAME.card.json   model card: data, metrics, params, sha256 of every file

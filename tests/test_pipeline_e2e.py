@@ -77,7 +77,8 @@ def test_repro_runs_every_stage_and_writes_every_declared_out(pipeline):
     in_sentences = sum(t in set(text.confusable_sentences()) for t in confusable_texts)
     assert 0 < in_sentences <= 8 and len(confusable_texts) - in_sentences > 0
     train = np.load(repo / "data/features/train.npz")
-    assert train["windows"].shape[1:] == (16, 96) and train["windows"].dtype == np.float32
+    n_frames = yaml.safe_load((repo / "params.yaml").read_text())["model"]["n_frames"]
+    assert train["windows"].shape[1:] == (n_frames, 96) and train["windows"].dtype == np.float32
     # every training wake phrase in positive_copies_per_clip copies; the talk streams' windows are negatives
     augment = yaml.safe_load((repo / "params.yaml").read_text())["augment"]
     split = (repo / "data/features/split.csv").read_text().splitlines()

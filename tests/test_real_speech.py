@@ -324,6 +324,11 @@ def test_precomputed_wrong_shape_is_rejected_by_name(tmp_path):
     np.save(wrong, np.zeros((10, 16, 32), np.float32))
     with pytest.raises(real_speech.PrecomputedFeaturesError, match=r"acav_wrong\.npy: shape \(10, 16, 32\)"):
         real_speech.sample_precomputed(wrong, 16, 5, "train", 0.2, seed=0)
+    # openWakeWord publishes 16-frame windows; a longer head context says which key to set
+    sixteen = tmp_path / "acav16.npy"
+    np.save(sixteen, np.zeros((10, 16, 96), np.float32))
+    with pytest.raises(real_speech.PrecomputedFeaturesError, match=r"acav16\.npy: .*needs model\.n_frames: 16"):
+        real_speech.open_precomputed(sixteen, 24)
     integers = tmp_path / "ints.npy"
     np.save(integers, np.zeros((10, 16, 96), np.int16))
     with pytest.raises(real_speech.PrecomputedFeaturesError, match=r"ints\.npy: .*int16.*float"):
