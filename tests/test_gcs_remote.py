@@ -386,10 +386,10 @@ def test_a_pi_user_installs_pulls_and_detects_as_evaluated_under_both_runtimes(p
             assert traced.returncode == 0, traced.stderr
             trace = listener_detections(traced.stdout)
             assert len(trace) == len(every_chunk[gate]), (version, gate)
-            # The head's first 15 windows still hold the runtime's starting feature buffer: 0.4.0 fills it from
-            # silence, as the evaluation does, so it must match from the first chunk; 0.6.0 fills it from
-            # unseeded random noise, so its first 1.2 s differ from run to run (0.027 on the tiny head, without a
-            # VAD gate to zero them). From chunk 16 on, the window is all audio under both.
+            # The head's first n_frames - 1 windows still hold the runtime's starting feature buffer: 0.4.0 fills
+            # it from silence, as the evaluation does, so it must match from the first chunk; 0.6.0 fills it from
+            # unseeded random noise, so its first windows differ from run to run (0.027 on a tiny 16-frame head,
+            # without a VAD gate to zero them). From chunk n_frames on, the window is all audio under both.
             start = 0 if version == "0.4.0" else startup_chunks
             worst = max(abs(a - b) for (_, a), (_, b) in zip(trace[start:], every_chunk[gate][start:]))
             assert worst < 2e-3, (version, gate, worst)

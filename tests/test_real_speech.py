@@ -380,7 +380,8 @@ def test_features_stage_appends_sampled_precomputed_negatives(tmp_path):
     params = load_params(REPO / "params.yaml")
     data = dataclasses.replace(params.data, validation_fraction=0.5, precomputed_negatives=dataclasses.replace(
         params.data.precomputed_negatives, path=str(precomputed), train_windows=40, validation_windows=7))
-    params = dataclasses.replace(params, data=data)
+    # openWakeWord's files hold 16-frame windows: a head that uses them sees 16 frames, whatever the default
+    params = dataclasses.replace(params, data=data, model=dataclasses.replace(params.model, n_frames=16))
     args = argparse.Namespace(positive=str(tmp_path / "positive"), negative=str(tmp_path / "negative"),
                               out=str(tmp_path / "features"), data_report=str(tmp_path / "data.json"))
     features.run(params, args)
