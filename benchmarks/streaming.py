@@ -4,7 +4,7 @@ The parent picks the head files and starts workers pinned to one core (os.sched_
 every thread they start stays there; onnxruntime sessions with one intra-op thread, as openWakeWord makes
 them). One worker times, in the same process and interleaved run by run: our head in Model, openWakeWord's
 pretrained hey_jarvis head in Model, the front-end alone (openwakeword.utils.AudioFeatures, the first thing
-Model.predict calls), and each head alone on one (1, 16, 96) window. Separate workers report peak memory.
+Model.predict calls), and each head alone on one (1, n_frames, 96) window. Separate workers report peak memory.
 
     python -m benchmarks.streaming --worker timing --ours H.onnx --reference J.onnx --chunks 250 --repeats 5
 """
@@ -86,10 +86,12 @@ def worker_timing(args) -> dict:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    window = np.random.default_rng(0).standard_normal((1, 16, 96)).astype(np.float32)
     head_runs: dict[str, list[float]] = {}
     for name, path in (("ours", args.ours), ("reference", args.reference)):
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        # each head its own input length, as the runtime reads it from the model (ours 24 frames, hey_jarvis 16)
+        n_frames = session.get_inputs()[0].shape[1]
+        window = np.random.default_rng(0).standard_normal((1, n_frames, 96)).astype(np.float32)
         feed = {session.get_inputs()[0].name: window}
         for _ in range(100):
             session.run(None, feed)
@@ -230,7 +232,7 @@ def rows(result: dict) -> list[tuple[str, str, object, str]]:
         ("streaming", "Model + hey_jarvis (1 core)", ms["reference"], "ms per 80 ms chunk"),
         ("streaming", "ours / hey_jarvis", result["ours_vs_reference_ratio"], "ratio"),
         ("streaming", "front-end alone (AudioFeatures)", ms["front_end"], "ms per 80 ms chunk"),
-        ("streaming", "our head alone, (1,16,96)", result["head_alone_ms"]["ours"], "ms per call"),
+        ("streaming", "our head alone, one window", result["head_alone_ms"]["ours"], "ms per call"),
         ("streaming", "hey_jarvis head alone", result["head_alone_ms"]["reference"], "ms per call"),
         ("streaming", "our head / front-end", round(100 * result["head_share_of_front_end"], 3), "%"),
         ("streaming", "Model - front-end (our head + glue)", result["model_minus_front_end_ms"], "ms per chunk"),
