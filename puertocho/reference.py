@@ -59,6 +59,18 @@ def paired_plan(count: int, carrier_share: float, weights: dict[str, float], tes
     return pairs
 
 
+def onnx_input_frames(path) -> int:
+    """Embedding frames a head reads per window: N of its [batch, N, 96] input, as openWakeWord reads it
+    (16 for openWakeWord's pretrained heads, model.n_frames for ours)."""
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    frames = session.get_inputs()[0].shape[1]
+    if not isinstance(frames, int):
+        raise ValueError(f"{path}: input shape {session.get_inputs()[0].shape} has no fixed frame count; "
+                         "openWakeWord needs [batch, N, 96] with a number N")
+    return frames
+
+
 def lowest_threshold_within(false_accepts_at, thresholds, hours: float, per_hour: float) -> float:
     """The lowest threshold whose false accepts over `hours` stay within per_hour * hours (the calibration
     rule without positives: among thresholds meeting the budget the lowest misses least).

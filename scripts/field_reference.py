@@ -40,7 +40,7 @@ from puertocho.metrics import rate_with_bound, share_with_interval  # noqa: E402
 from puertocho.params import load_params  # noqa: E402
 from puertocho.protocol import (THRESHOLDS, Rules, StreamSet, false_accepts, head_scores, missed,  # noqa: E402
                                 peak_scores, read_rows, utterances_of)
-from puertocho.reference import (REFERENCE_PHRASE, clean_segment, lowest_threshold_within,  # noqa: E402
+from puertocho.reference import (REFERENCE_PHRASE, clean_segment, lowest_threshold_within, onnx_input_frames,  # noqa: E402
                                  paired_difference, paired_plan, paired_table)
 from puertocho.sources import maybe_new_speaker  # noqa: E402
 from puertocho.test_set import (chunk_index, condition_row, draw_condition, positive_segment, room_bank,  # noqa: E402
@@ -151,7 +151,6 @@ def main() -> None:
     evaluated = json.loads(evaluated.read_text()) if evaluated.exists() else {}
     # the rules our threshold was calibrated with (the calibration's pick when evaluate.*_choices list several)
     rules = Rules(**evaluated["rules"]) if "rules" in evaluated else Rules.from_params(params.evaluate)
-    n_frames = params.model.n_frames
     head = Path(args.head)
     reference_head = pretrained_head(args.reference_head)
     for path in (head, reference_head):
@@ -172,14 +171,16 @@ def main() -> None:
     for name, stream in audio_streams.items():
         samples = audio.to_int16(stream)
         embeddings, vad = front_end.stream_embeddings(samples), vad_per_chunk(stream)
-        scores = head_scores(head if name.startswith("ours") else reference_head, embeddings, initial, n_frames)
+        scorer = head if name.startswith("ours") else reference_head
+        scores = head_scores(scorer, embeddings, initial, onnx_input_frames(scorer))
         sets[name] = StreamSet(scores, vad, utterances_of(rows[name]), rows[name])
 
     log.info("scoring the reference head on the test set's calibration and test streams")
-    calibration = negative_streams(test_dir, "calibration", reference_head, initial, n_frames)
+    reference_frames = onnx_input_frames(reference_head)   # 16 for openWakeWord's heads; ours may read more
+    calibration = negative_streams(test_dir, "calibration", reference_head, initial, reference_frames)
     reference_threshold = lowest_threshold_within(lambda t: false_accepts(calibration, t, rules), THRESHOLDS,
                                                   calibration.hours, params.data.target_fpr)
-    test_negative = negative_streams(test_dir, "test", reference_head, initial, n_frames)
+    test_negative = negative_streams(test_dir, "test", reference_head, initial, reference_frames)
 
     ours_missed = missed(sets["ours"], threshold, rules)
     reference_missed = missed(sets["reference"], reference_threshold, rules)

@@ -4,7 +4,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from puertocho.export import onnx_scores
+from puertocho.export import export_onnx, onnx_scores
 from puertocho.features import CHUNK, clip_samples_for, resource_path
 
 
@@ -30,6 +30,35 @@ def test_stream_scores_equal_openwakeword_runtime(front_end, speech_stream):
     assert len(ours) == len(theirs) == len(speech_stream) // CHUNK
     # The runtime zeroes its first 5 scores while its buffers fill.
     np.testing.assert_allclose(ours[5:], theirs[5:], atol=1e-5)
+
+
+def test_heads_of_24_and_16_frames_score_as_the_runtime_scores_them(front_end, speech_stream, tmp_path):
+    """A 24-frame head (the default's length) beside openWakeWord's 16-frame hey_jarvis: each head's frame count
+    read from its ONNX, as the runtime reads it, and the evaluation's scores match the 0.4.0 runtime running both
+    models at once."""
+    import dataclasses
+
+    import torch
+    from openwakeword.model import Model
+
+    from puertocho.evaluation import stream_scores
+    from puertocho.reference import onnx_input_frames
+    from puertocho.heads import build_head
+    from puertocho.params import ModelParams
+    torch.manual_seed(0)
+    ours = tmp_path / "ours24.onnx"
+    export_onnx(build_head(dataclasses.replace(ModelParams(), head="cnn", n_frames=24, hidden_size=8)).eval(), ours, 24)
+    reference = resource_path("hey_jarvis_v0.1.onnx")
+    assert (onnx_input_frames(ours), onnx_input_frames(reference)) == (24, 16)
+    stream = speech_stream.astype(np.float32) / 32767
+    scored = [stream_scores(front_end, [head], stream, onnx_input_frames(head))[0] for head in (ours, reference)]
+    runtime = Model(wakeword_model_paths=[str(ours), str(reference)])
+    chunks = [runtime.predict(speech_stream[i:i + CHUNK]) for i in range(0, len(speech_stream), CHUNK)]
+    for scores, name in zip(scored, ("ours24", "hey_jarvis_v0.1")):
+        theirs = np.array([chunk[name] for chunk in chunks])
+        assert scores.shape == theirs.shape
+        # the front-end starts from the runtime's start-up buffer, so the longer window matches from the start too
+        np.testing.assert_allclose(scores[5:], theirs[5:], atol=1e-4)
 
 
 def test_stream_embeddings_equal_runtime_feature_buffer(front_end, speech_stream):

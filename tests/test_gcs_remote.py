@@ -303,6 +303,7 @@ def evaluation_detections(pi: Path, wav: Path, threshold: float, vad_threshold: 
     from puertocho.detect import detection_events, seconds_to_frames
     from puertocho.evaluation import stream_scores, vad_gate, vad_per_chunk
     from puertocho.features import FrontEnd
+    from puertocho.reference import onnx_input_frames
     # The listener reads the WAV's int16 samples as they are. read_clip's float32 is sample / 32768, which
     # to_int16 (x 32767) would move by one step near full scale: enough to shift a score by 1e-2 where no VAD
     # gate hides it. sample / 32767 comes back as the same int16.
@@ -310,7 +311,8 @@ def evaluation_detections(pi: Path, wav: Path, threshold: float, vad_threshold: 
     stream = np.concatenate([stream, np.zeros(-len(stream) % 1280, np.float32)])
     scores = stream_scores(FrontEnd(melspec_path=pi / "models/feature_models/melspectrogram.onnx",
                                     embedding_path=pi / "models/feature_models/embedding_model.onnx"),
-                           [pi / f"models/{NAME}.onnx"], stream)[0]
+                           [pi / f"models/{NAME}.onnx"], stream,
+                           onnx_input_frames(pi / f"models/{NAME}.onnx"))[0]
     if vad_threshold > 0:
         scores = np.where(vad_gate(vad_per_chunk(stream), vad_threshold), scores, 0.0)
     events = detection_events(scores, threshold, patience, seconds_to_frames(refractory_seconds))
