@@ -167,20 +167,21 @@ def main() -> None:
     front_end = FrontEnd()
     initial = front_end.initial_embeddings()
     audio_streams, rows = build(params, args)
+    # each head reads as many frames as its ONNX input holds (openWakeWord's 16, ours model.n_frames)
+    frames = {head: onnx_input_frames(head), reference_head: onnx_input_frames(reference_head)}
     sets = {}
     for name, stream in audio_streams.items():
         samples = audio.to_int16(stream)
         embeddings, vad = front_end.stream_embeddings(samples), vad_per_chunk(stream)
         scorer = head if name.startswith("ours") else reference_head
-        scores = head_scores(scorer, embeddings, initial, onnx_input_frames(scorer))
+        scores = head_scores(scorer, embeddings, initial, frames[scorer])
         sets[name] = StreamSet(scores, vad, utterances_of(rows[name]), rows[name])
 
     log.info("scoring the reference head on the test set's calibration and test streams")
-    reference_frames = onnx_input_frames(reference_head)   # 16 for openWakeWord's heads; ours may read more
-    calibration = negative_streams(test_dir, "calibration", reference_head, initial, reference_frames)
+    calibration = negative_streams(test_dir, "calibration", reference_head, initial, frames[reference_head])
     reference_threshold = lowest_threshold_within(lambda t: false_accepts(calibration, t, rules), THRESHOLDS,
                                                   calibration.hours, params.data.target_fpr)
-    test_negative = negative_streams(test_dir, "test", reference_head, initial, reference_frames)
+    test_negative = negative_streams(test_dir, "test", reference_head, initial, frames[reference_head])
 
     ours_missed = missed(sets["ours"], threshold, rules)
     reference_missed = missed(sets["reference"], reference_threshold, rules)
