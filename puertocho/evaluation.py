@@ -44,8 +44,9 @@ def positive_stream(clips: list[np.ndarray], gap_seconds: float, snr_db_range, r
     return (stream / peak * 0.7 if peak > 0.7 else stream).astype(np.float32), utterances
 
 
-def stream_scores(front_end: FrontEnd, head_paths: list, stream: np.ndarray, n_frames: int = 16) -> list[np.ndarray]:
-    """Per-chunk scores (n_chunks,) of each ONNX head on one stream; the first 5 are zeroed as the runtime does."""
+def stream_scores(front_end: FrontEnd, head_paths: list, stream: np.ndarray, n_frames: int) -> list[np.ndarray]:
+    """Per-chunk scores (n_chunks,) of each ONNX head, given n_frames embedding frames a window, on one stream; the
+    first 5 are zeroed as the runtime does."""
     windows = front_end.stream_windows(audio.to_int16(stream), n_frames)
     results = []
     for path in head_paths:

@@ -13,6 +13,7 @@ def test_repository_params_load_with_the_seed_defaults():
     params = load_params(REPO / "params.yaml")
     assert params.model.name == "puertocho_v1"
     assert params.model.n_frames == 24   # frames24 over three seeds (README "Comparing recipes")
+    assert params.model.ensemble_size == 3   # ens3-24 over three seeds (README "Comparing recipes")
     assert params.training.batch_size == 32 and params.training.learning_rate == pytest.approx(2e-4)
     assert params.training.epochs == 30 and params.training.early_stopping_patience == 30
     assert params.data.target_fpr == 0.5 and params.data.target_fnr == 0.05
