@@ -21,6 +21,15 @@ class Phrase:
 
 
 @dataclass(frozen=True)
+class EngineWeights:
+    """Each engine's share of the wake-phrase clips, relative to the others in data.engines (equal by default)."""
+    espeak: float = 1.0
+    piper: float = 1.0
+    kokoro: float = 1.0
+    gtts: float = 1.0
+
+
+@dataclass(frozen=True)
 class ModelParams:
     name: str = "puertocho_v1"
     sample_rate: int = 16000
@@ -135,6 +144,7 @@ class DataParams:
     phrases: list[Phrase] = field(default_factory=lambda: [Phrase("Puertocho")])
     positive_count: int = 2000
     engines: list[str] = field(default_factory=lambda: ["espeak"])
+    engine_weights: EngineWeights = field(default_factory=EngineWeights)
     gtts_required: bool = False
     gtts_tlds: list[str] = field(default_factory=lambda: ["es"])
     voices: list[str] = field(default_factory=lambda: ["es", "es-419"])
@@ -175,6 +185,9 @@ class DataParams:
         unknown = sorted(set(self.engines) - {"espeak", "gtts", "piper", "kokoro"})
         _require(not unknown, f"{section}.engines", f"unknown engine {unknown}; use espeak, gtts, piper, kokoro")
         _require(len(self.engines) > 0, f"{section}.engines", "list at least one TTS engine")
+        for name in ("espeak", "piper", "kokoro", "gtts"):
+            _require(getattr(self.engine_weights, name) > 0, f"{section}.engine_weights.{name}",
+                     "use a positive weight (leave an engine out of data.engines to drop it)")
         for name in ("rate_range", "pitch_range", "noise_seconds_range"):
             _check_range(getattr(self, name), f"{section}.{name}")
         _require(len(self.variants) > 0, f"{section}.variants", "list at least one espeak variant ('none' = base)")

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from puertocho.cli import stage_main
+from puertocho.engine_shares import split_by_weight
 from puertocho.sources import (training_voice_ids, training_voice_pool, available_engines, check_minimums, espeak_plan, gtts_plan, local_recordings,
                                synthesize_all, weighted_texts, write_manifest)
 from puertocho.test_set import voice_plan
@@ -24,8 +25,8 @@ def run(params, args):
     synthesizer = CachedSynthesizer(args.cache)
     engines = available_engines(data, synthesizer)
     texts = weighted_texts(data.phrases, data.positive_count, rng)
-    # Engines share the count; espeak cycles through every training voice.
-    per_engine = {name: texts[i::len(engines)] for i, name in enumerate(engines)}
+    # Engines share the count by data.engine_weights; espeak cycles through every training voice.
+    per_engine = split_by_weight(texts, engines, [getattr(data.engine_weights, name) for name in engines])
     plan = []
     if "espeak" in per_engine:
         plan += espeak_plan(per_engine["espeak"], data, rng, training_voice_ids(data))

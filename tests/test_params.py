@@ -76,6 +76,8 @@ def test_training_on_every_test_engine_is_refused():
     ("training", "batch_size", 0, "training.batch_size"),
     ("training", "epochs", 2.5, "training.epochs"),
     ("data", "engines", ["festival"], "data.engines"),
+    ("data", "engine_weights", {"espeak": 0.0}, "data.engine_weights.espeak"),
+    ("data", "engine_weights", {"festival": 1.0}, "data.engine_weights"),
     ("test", "backgrounds", ["stadium"], "test.backgrounds"),
     ("test", "snr_db_range", [20, 0], "test.snr_db_range"),
     ("augment", "snr_reference", "clip", "augment.snr_reference"),

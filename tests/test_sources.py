@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from puertocho import hf_speech
+from puertocho.engine_shares import split_by_weight
 from puertocho.params import DataParams, HfSpeechParams, Phrase
 from puertocho.sources import (NotEnoughData, available_engines, check_minimums, local_background,
                                local_recordings, weighted_texts)
@@ -138,6 +139,24 @@ def test_phrase_weights_shape_the_counts():
     texts = weighted_texts([Phrase("Puertocho", 3.0), Phrase("Hola Puertocho", 1.0)], 4000, random.Random(0))
     share = texts.count("Puertocho") / len(texts)
     assert 0.72 < share < 0.78
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 2000])
+def test_equal_engine_weights_deal_in_turn_as_before_weights_existed(count):
+    # The default's data hashes in dvc.lock depend on this: equal weights must be items[i::n] exactly.
+    items = list(range(count))
+    names = ["espeak", "piper", "kokoro"]
+    dealt = split_by_weight(items, names, [1.0, 1.0, 1.0])
+    assert dealt == {name: items[i::3] for i, name in enumerate(names)}
+
+
+def test_engine_weights_set_each_engines_share_and_keep_every_item_once():
+    items = list(range(3333))
+    dealt = split_by_weight(items, ["espeak", "piper", "kokoro"], [3.0, 1.0, 1.0])
+    assert [len(dealt[name]) for name in ("espeak", "piper", "kokoro")] == [2000, 667, 666]
+    assert sorted(dealt["espeak"] + dealt["piper"] + dealt["kokoro"]) == items
+    # interleaved, not in blocks: every engine speaks from the start of the list (the phrase mix stays even)
+    assert max(dealt["piper"][:10]) < 60 and max(dealt["kokoro"][:10]) < 60
 
 
 def test_minimum_per_source_is_enforced():
