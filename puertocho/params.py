@@ -185,7 +185,7 @@ class DataParams:
         unknown = sorted(set(self.engines) - {"espeak", "gtts", "piper", "kokoro"})
         _require(not unknown, f"{section}.engines", f"unknown engine {unknown}; use espeak, gtts, piper, kokoro")
         _require(len(self.engines) > 0, f"{section}.engines", "list at least one TTS engine")
-        for name in ("espeak", "piper", "kokoro", "gtts"):
+        for name in (f.name for f in dataclasses.fields(self.engine_weights)):
             _require(getattr(self.engine_weights, name) > 0, f"{section}.engine_weights.{name}",
                      "use a positive weight (leave an engine out of data.engines to drop it)")
         for name in ("rate_range", "pitch_range", "noise_seconds_range"):
