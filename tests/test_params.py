@@ -14,6 +14,7 @@ def test_repository_params_load_with_the_seed_defaults():
     assert params.model.name == "puertocho_v1"
     assert params.model.n_frames == 24   # frames24 over three seeds (README "Comparing recipes")
     assert params.model.ensemble_size == 3   # ens3-24 over three seeds (README "Comparing recipes")
+    assert params.data.engine_weights.espeak == 3.0 and params.data.positive_count == 3333   # esp3, three seeds
     assert params.training.batch_size == 32 and params.training.learning_rate == pytest.approx(2e-4)
     assert params.training.epochs == 30 and params.training.early_stopping_patience == 30
     assert params.data.target_fpr == 0.5 and params.data.target_fnr == 0.05
