@@ -115,3 +115,13 @@ def test_integer_where_float_expected_is_accepted():
     values = raw()
     values["training"]["learning_rate"] = 1
     assert parse_params(values).training.learning_rate == 1.0
+
+
+def test_every_espeak_variant_in_params_is_one_espeak_ng_knows():
+    # espeak-ng falls back to its base voice for an unknown variant without a word, so a misspelt name in
+    # data.variants would quietly train on fewer speakers than params say.
+    from puertocho.tts import _listing_column
+    known = set(_listing_column("--voices=variant", 4))
+    params = load_params(REPO / "params.yaml")
+    listed = [v for v in params.data.variants + params.test.espeak_variants if v != "none"]
+    assert listed and not sorted(set(listed) - known)
