@@ -152,6 +152,7 @@ class DataParams:
     kokoro_voices: list[str] = field(default_factory=lambda: ["jf_alpha", "jf_gongitsune", "jf_nezumi",
                                                               "jf_tebukuro", "jm_kumo"])
     voice_transform_probability: float = 0.0
+    espeak_random_voice_share: float = 0.0  # of espeak's utterances, spoken by a newly drawn variant (espeak_voices.py)
     neural_speech_share: float = 0.1        # of the sentences, when data.engines has piper/kokoro
     neural_confusable_share: float = 0.5    # of the confusables, likewise
     rate_range: list[float] = field(default_factory=lambda: [120.0, 200.0])
@@ -192,8 +193,8 @@ class DataParams:
             _check_range(getattr(self, name), f"{section}.{name}")
         _require(len(self.variants) > 0, f"{section}.variants", "list at least one espeak variant ('none' = base)")
         _require(0.0 < self.validation_fraction < 1.0, f"{section}.validation_fraction", "use a value in (0, 1)")
-        for name in ("voice_transform_probability", "neural_speech_share", "neural_confusable_share",
-                     "confusable_sentence_share"):
+        for name in ("voice_transform_probability", "espeak_random_voice_share", "neural_speech_share",
+                     "neural_confusable_share", "confusable_sentence_share"):
             _require(0.0 <= getattr(self, name) <= 1.0, f"{section}.{name}", "use a share in [0, 1]")
         _require(0.0 <= self.real_speech_test_fraction < 1.0, f"{section}.real_speech_test_fraction",
                  "use a value in [0, 1)")

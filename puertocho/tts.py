@@ -67,12 +67,17 @@ class EspeakEngine:
     def synthesize(self, utterance: Utterance) -> np.ndarray:
         """Speak one utterance; return 16 kHz mono float32 (n,)."""
         voice, _, variant = utterance.voice.partition("+")
-        if voice not in self._voices or (variant and variant not in self._variants):
+        variant_file = utterance.option("variant_file")
+        if voice not in self._voices or (variant and not variant_file and variant not in self._variants):
             raise EngineUnavailable(f"espeak-ng has no voice '{utterance.voice}': check data.voices and "
                                     "data.variants against 'espeak-ng --voices=es' and '--voices=variant'.")
         wav_path = self._workdir / "utterance.wav"
         wav_path.unlink(missing_ok=True)
         command = ["espeak-ng", "-v", utterance.voice, "-p", str(utterance.pitch), "-w", str(wav_path)]
+        if variant_file:
+            # espeak-ng reads variants only from its data folder, and silently speaks the base voice for a
+            # name it cannot find: the drawn file goes into a private copy of that folder (--path).
+            command[1:1] = ["--path", str(self._data_with_variant(variant, variant_file))]
         if utterance.rate:
             command += ["-s", str(utterance.rate)]
         if utterance.option("word_gap"):
@@ -83,6 +88,33 @@ class EspeakEngine:
             log.warning("espeak-ng produced no audio for %s: %s", utterance, result.stderr.strip())
             return np.zeros(0, dtype=np.float32)
         return read_any(wav_path)
+
+
+    def _data_with_variant(self, name: str, text: str) -> Path:
+        """A private espeak-ng-data folder (links to the system one) holding the drawn variant file `name`."""
+        data = self._workdir / "espeak-ng-data"
+        variants = data / "voices" / "!v"
+        if not variants.exists():
+            system = _system_data_folder()
+            variants.mkdir(parents=True)
+            for entry in system.iterdir():
+                if entry.name != "voices":
+                    (data / entry.name).symlink_to(entry)
+            for entry in (system / "voices").iterdir():
+                if entry.name != "!v":
+                    (data / "voices" / entry.name).symlink_to(entry)
+        (variants / name).write_text(text)
+        return data
+
+
+def _system_data_folder() -> Path:
+    """espeak-ng's data folder, as `espeak-ng --version` prints it ('... Data at: /usr/lib/.../espeak-ng-data')."""
+    version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
+    _, _, folder = version.partition("Data at:")
+    if not folder.strip() or not Path(folder.strip()).is_dir():
+        raise EngineUnavailable(f"cannot find espeak-ng's data folder in 'espeak-ng --version' ({version.strip()!r}): "
+                                "reinstall it with 'apt-get install --reinstall espeak-ng'.")
+    return Path(folder.strip())
 
 
 def _listing_column(flag: str, column: int) -> list[str]:

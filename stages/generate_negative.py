@@ -11,6 +11,7 @@ import numpy as np
 
 from puertocho import hf_speech, lexicon, real_speech, text
 from puertocho.cli import stage_main
+from puertocho.espeak_voices import with_random_voices
 from puertocho.sources import (check_minimums, espeak_plan, local_background, noise_clips, synthesize_all,
                                training_voice_ids, training_voice_pool, write_manifest, write_speech_clips)
 from puertocho.test_set import voice_plan
@@ -36,10 +37,16 @@ def run(params, args):
     sentences = rng.sample(pool, min(data.speech_count, len(pool)))
     # Plus runs of frequent words (data.lexicon_speech_count): the templates' hundred words are too few sounds.
     sentences += lexicon.word_runs(data.lexicon_speech_count, random.Random(data.seed + 2), data.lexicon_size)
-    records, rejects = synthesize_all(negative_plan(confusables, data, rng, voices, data.neural_confusable_share),
-                                      "confusable", out, synthesizer, "confusable", 0.2, 6.0, args.workers)
-    speech, speech_rejects = synthesize_all(negative_plan(sentences, data, rng, voices, data.neural_speech_share),
-                                            "speech", out, synthesizer, "speech", 0.5, 12.0, args.workers)
+    # data.espeak_random_voice_share: the drawn espeak voices speak negatives too, as many as wake phrases, so
+    # that a new voice is not itself a sign of the wake word.
+    confusable_plan = with_random_voices(negative_plan(confusables, data, rng, voices, data.neural_confusable_share),
+                                         data.espeak_random_voice_share, f"{data.seed}-confusable")
+    speech_plan = with_random_voices(negative_plan(sentences, data, rng, voices, data.neural_speech_share),
+                                     data.espeak_random_voice_share, f"{data.seed}-speech")
+    records, rejects = synthesize_all(confusable_plan, "confusable", out, synthesizer, "confusable", 0.2, 6.0,
+                                      args.workers)
+    speech, speech_rejects = synthesize_all(speech_plan, "speech", out, synthesizer, "speech", 0.5, 12.0,
+                                            args.workers)
     records += speech
     rejects += speech_rejects
     records += noise_clips(data.noise_count, data.noise_seconds_range, np.random.default_rng(data.seed), out)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from puertocho.cli import stage_main
 from puertocho.engine_shares import split_by_weight
+from puertocho.espeak_voices import with_random_voices
 from puertocho.sources import (training_voice_ids, training_voice_pool, available_engines, check_minimums, espeak_plan, gtts_plan, local_recordings,
                                synthesize_all, weighted_texts, write_manifest)
 from puertocho.test_set import voice_plan
@@ -35,6 +36,8 @@ def run(params, args):
     for name in ("piper", "kokoro"):  # neural voices, when data.engines asks for them
         if name in per_engine:
             plan += voice_plan(per_engine[name], {name: 1.0}, training_voice_pool(data), rng)
+    # A share of espeak's phrases (data.espeak_random_voice_share) in newly drawn voices, not the named variants.
+    plan = with_random_voices(plan, data.espeak_random_voice_share, f"{data.seed}-positive")
     records, rejects = synthesize_all(plan, "positive", out, synthesizer, "positive", 0.2, 4.0, args.workers,
                                       data.voice_transform_probability, data.seed)
     if data.local_positive_dir:
