@@ -103,6 +103,10 @@ class EspeakEngine:
             for entry in (system / "voices").iterdir():
                 if entry.name != "!v":
                     (data / "voices" / entry.name).symlink_to(entry)
+        # One drawn file at a time: espeak-ng lists every file in the folder and stops at 350 voices, after
+        # which it finds none of them ("The specified espeak-ng voice does not exist").
+        for previous in variants.iterdir():
+            previous.unlink()
         (variants / name).write_text(text)
         return data
 

@@ -78,6 +78,13 @@ def test_espeak_speaks_a_drawn_variant_the_same_way_twice_and_unlike_the_base_vo
     assert not np.array_equal(first_audio, engine.synthesize(second))
 
 
+def test_one_engine_speaks_more_drawn_voices_than_espeak_ng_can_list():
+    """espeak-ng stops listing a data folder at 350 voices: a run's thousand drawn voices must all speak."""
+    engine = EspeakEngine()
+    plan = with_random_voices([Utterance("espeak", "es", "Oye", rate=300, pitch=50)] * 360, 1.0, "many")
+    assert all(len(engine.synthesize(utterance)) > 1600 for utterance in plan)
+
+
 def test_a_named_variant_espeak_lacks_still_fails_with_the_fix():
     with pytest.raises(EngineUnavailable, match=r"no voice 'es\+~rdeadbeef'.*data\.variants"):
         EspeakEngine().synthesize(Utterance("espeak", "es+~rdeadbeef", "hola"))
