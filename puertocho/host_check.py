@@ -13,6 +13,7 @@ import hashlib
 import io
 import platform
 import random
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -98,39 +99,45 @@ def fingerprint() -> dict:
     hashes["numpy_sin_exp_log"] = digest(np.concatenate([np.sin(grid), np.exp(grid / 10), np.log1p(grid ** 2),
                                                          np.sin(grid.astype(np.float32)).astype(np.float64)]))
     workdir = Path(tempfile.mkdtemp(prefix="puertocho-host-"))
-    wav = workdir / "espeak.wav"
-    subprocess.run(["espeak-ng", "-v", "es+m3", "-s", "150", "-p", "50", "-w", str(wav), "Hola Puertocho"], check=True)
-    hashes["espeak_ng_wav"] = digest(wav.read_bytes())                       # 22,050 Hz, as espeak-ng writes it
-    clip = audio.read_any(wav)
-    hashes["resample_to_16k"] = digest(clip)                                 # scipy's resample_poly
-    revoiced, _ = maybe_new_speaker(clip, 1.0, [42, 0])
-    hashes["praat_revoice"] = digest(revoiced)
-    buffer = io.BytesIO()  # the 16-bit WAV a manifest's clip is: small float differences may round away here
-    soundfile.write(buffer, np.clip(audio.trim_silence(revoiced), -1, 1), audio.SAMPLE_RATE, subtype="PCM_16",
-                    format="WAV")
-    hashes["clip_16bit_wav"] = digest(buffer.getvalue())
-    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
-    synthesizer = CachedSynthesizer(workdir / "tts")
-    rng = random.Random(7)
-    for engine in ("piper", "kokoro"):
-        utterance = voice_plan(["Hola Puertocho"], {engine: 1.0}, params.test, rng)[0]
-        hashes[f"{engine}_synthesis"] = digest(synthesizer.synthesize(utterance))
-    rooms = room_bank(1, (0.4, 0.8), np.random.default_rng(3))
-    hashes["image_source_room"] = digest(rooms[0].impulse_response)          # pyroomacoustics
-    hashes["scipy_fftconvolve_reverb"] = digest(reverberate(clip, rooms[0]))
-    generator = torch.Generator().manual_seed(5)
-    hashes["torch_synthetic_rir"] = digest(augment.synthetic_rir(0.5, generator).numpy())   # torch.exp, randn
-    # A room tail from integers alone (the same bits on any host), so the convolution is judged on its own.
-    tail = np.random.default_rng(9).standard_normal(8000).astype(np.float32) * np.linspace(1, 0, 8000, dtype=np.float32)
-    tail[0] = 1.0
-    signal = torch.from_numpy(np.pad(clip, (0, 32000 - len(clip) % 32000))[None])
-    hashes["torchaudio_fftconvolve_reverb"] = digest(augment.reverberate(signal, torch.from_numpy(tail)[None]).numpy())
-    front_end = FrontEnd(n_threads=1)
-    mels = front_end.chunk_mels((np.clip(signal.numpy()[0], -1, 1) * 32767).astype(np.int16)[None])[0]
-    hashes["openwakeword_melspectrogram"] = digest(mels)
-    windows = np.stack([mels[s:s + 76] for s in range(0, len(mels) - 75, 8)])
-    hashes["openwakeword_embedding"] = digest(front_end.embed(windows))
-    hashes["torch_head_training_steps"] = _training_steps_digest()
+    try:
+        wav = workdir / "espeak.wav"
+        subprocess.run(["espeak-ng", "-v", "es+m3", "-s", "150", "-p", "50", "-w", str(wav), "Hola Puertocho"],
+                       check=True)
+        hashes["espeak_ng_wav"] = digest(wav.read_bytes())                       # 22,050 Hz, as espeak-ng writes it
+        clip = audio.read_any(wav)
+        hashes["resample_to_16k"] = digest(clip)                                 # scipy's resample_poly
+        revoiced, _ = maybe_new_speaker(clip, 1.0, [42, 0])
+        hashes["praat_revoice"] = digest(revoiced)
+        buffer = io.BytesIO()  # the 16-bit WAV a manifest's clip is: small float differences may round away here
+        soundfile.write(buffer, np.clip(audio.trim_silence(revoiced), -1, 1), audio.SAMPLE_RATE, subtype="PCM_16",
+                        format="WAV")
+        hashes["clip_16bit_wav"] = digest(buffer.getvalue())
+        params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+        synthesizer = CachedSynthesizer(workdir / "tts")
+        rng = random.Random(7)
+        for engine in ("piper", "kokoro"):
+            utterance = voice_plan(["Hola Puertocho"], {engine: 1.0}, params.test, rng)[0]
+            hashes[f"{engine}_synthesis"] = digest(synthesizer.synthesize(utterance))
+        rooms = room_bank(1, (0.4, 0.8), np.random.default_rng(3))
+        hashes["image_source_room"] = digest(rooms[0].impulse_response)          # pyroomacoustics
+        hashes["scipy_fftconvolve_reverb"] = digest(reverberate(clip, rooms[0]))
+        generator = torch.Generator().manual_seed(5)
+        hashes["torch_synthetic_rir"] = digest(augment.synthetic_rir(0.5, generator).numpy())   # torch.exp, randn
+        # A room tail from integers alone (the same bits on any host), so the convolution is judged on its own.
+        tail = (np.random.default_rng(9).standard_normal(8000).astype(np.float32)
+                * np.linspace(1, 0, 8000, dtype=np.float32))
+        tail[0] = 1.0
+        signal = torch.from_numpy(np.pad(clip, (0, 32000 - len(clip) % 32000))[None])
+        reverberant = augment.reverberate(signal, torch.from_numpy(tail)[None])
+        hashes["torchaudio_fftconvolve_reverb"] = digest(reverberant.numpy())
+        front_end = FrontEnd(n_threads=1)
+        mels = front_end.chunk_mels((np.clip(signal.numpy()[0], -1, 1) * 32767).astype(np.int16)[None])[0]
+        hashes["openwakeword_melspectrogram"] = digest(mels)
+        windows = np.stack([mels[s:s + 76] for s in range(0, len(mels) - 75, 8)])
+        hashes["openwakeword_embedding"] = digest(front_end.embed(windows))
+        hashes["torch_head_training_steps"] = _training_steps_digest()
+    finally:  # a few MB of TTS cache and WAVs: nothing to keep
+        shutil.rmtree(workdir, ignore_errors=True)
     return hashes
 
 

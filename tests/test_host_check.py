@@ -42,13 +42,18 @@ def test_compare_keeps_pipeline_order_and_says_what_is_inherited():
 
 def test_the_fingerprint_repeats_on_one_host_and_sees_pytorchs_scalar_kernels(tmp_path):
     """Two processes on this host: the same bits with the same kernels; ATen's scalar kernels (no AVX) change
-    the torch components and nothing that does not run on torch."""
+    the torch components and nothing that does not run on torch. Its scratch folder goes when it is done."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+
     def run(name, **env):
         out = tmp_path / f"{name}.json"
         subprocess.run([sys.executable, str(REPO / "scripts" / "host_fingerprint.py"), "--against", "--out", str(out)],
-                       check=True, capture_output=True, env={**os.environ, **env}, cwd=REPO, timeout=600)
+                       check=True, capture_output=True, env={**os.environ, "TMPDIR": str(scratch), **env}, cwd=REPO,
+                       timeout=600)
         return json.loads(out.read_text())["hashes"]
     best, scalar = run("best"), run("scalar", ATEN_CPU_CAPABILITY="default")
+    assert not list(scratch.glob("puertocho-host-*"))
     from puertocho.host_check import fingerprint
     assert fingerprint() == best
     assert {name for name, *_ in compare(best, scalar)} == {"torch_synthetic_rir", "torch_head_training_steps"}
