@@ -14,6 +14,7 @@ import argparse
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,15 @@ def det_curve_text(rev: str) -> str | None:
     return shown.stdout if shown.returncode == 0 else None
 
 
+def dvc_command() -> str:
+    """dvc on PATH, else the one beside this interpreter (the venv's, when it is run as .venv/bin/python)."""
+    beside = Path(sys.executable).with_name("dvc")
+    found = shutil.which("dvc") or (str(beside) if beside.exists() else None)
+    if found is None:
+        sys.exit("dvc not found: activate the project's venv (. .venv/bin/activate) or pass --json FILE")
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--names", default="", help="comma-separated experiment names to keep (default: all)")
@@ -90,7 +100,7 @@ def main() -> None:
     except ValueError:
         sys.exit(f"--at-false-accepts: {args.at_false_accepts!r} is not a comma-separated list of numbers, e.g. 0,0.2,1")
     text = open(args.json).read() if args.json else subprocess.run(
-        ["dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True, check=True).stdout
+        [dvc_command(), "exp", "show", "--json", "--all-commits"], capture_output=True, text=True, check=True).stdout
     wanted = [n for n in args.names.split(",") if n]
     rows = []
     for name, data in flatten(json.loads(text)):

@@ -88,3 +88,13 @@ def test_a_bad_budget_is_named():
     result = subprocess.run([sys.executable, str(SCRIPT), "--json", "/nonexistent", "--at-false-accepts", "low"],
                             capture_output=True, text=True)
     assert result.returncode != 0 and "--at-false-accepts: 'low'" in result.stderr
+
+
+def test_dvc_is_found_beside_the_interpreter_when_the_venv_is_not_on_path(tmp_path):
+    # `.venv/bin/python scripts/exp_table.py` without an activated venv used to die with FileNotFoundError: 'dvc'
+    plain = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=plain)
+    subprocess.run([str(Path(sys.executable).with_name("dvc")), "init", "-q"], cwd=tmp_path, check=True, env=plain)
+    result = subprocess.run([sys.executable, str(SCRIPT)], cwd=tmp_path, capture_output=True, text=True, env=plain)
+    # it got as far as reading dvc's (empty) table: the repository has no experiments yet
+    assert result.stderr.strip() == "no experiment with metrics/eval.json found", result.stderr
