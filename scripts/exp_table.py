@@ -99,9 +99,11 @@ def main() -> None:
         budgets = [float(b) for b in args.at_false_accepts.split(",") if b]
     except ValueError:
         sys.exit(f"--at-false-accepts: {args.at_false_accepts!r} is not a comma-separated list of numbers, e.g. 0,0.2,1")
-    show = [dvc_command(), "exp", "show", "--json", "--all-commits"] if not args.json else None
-    text = open(args.json).read() if args.json else subprocess.run(show, capture_output=True, text=True,
-                                                                     check=True).stdout
+    if args.json:
+        text = open(args.json).read()
+    else:
+        show = [dvc_command(), "exp", "show", "--json", "--all-commits"]
+        text = subprocess.run(show, capture_output=True, text=True, check=True).stdout
     wanted = [n for n in args.names.split(",") if n]
     rows = []
     for name, data in flatten(json.loads(text)):
