@@ -270,6 +270,9 @@ class TrainingParams:
     # all 16 frames (the rest scaled by 1/(1 - share)), so no few dimensions, such as an engine's timbre, can
     # carry the decision (0 = off)
     channel_dropout: float = 0.0
+    # loss multiplier of the confusable windows (words, near-misses and sentences with "puerto", "ocho", ...),
+    # on top of negative_weight: the drawn espeak voices' false accepts fell on confusable sentences (1 = off)
+    confusable_weight: float = 1.0
     keep_checkpoints: int = 3
     selection_metric: str = "val_recall_at_low_false_accepts"
     # the validation negative shares at which recall is averaged for selection (many windows, not three)
@@ -293,6 +296,8 @@ class TrainingParams:
         _require(self.mixup_alpha >= 0, f"{section}.mixup_alpha", "use 0 (off) or a positive Beta shape, e.g. 0.2")
         _require(0.0 <= self.channel_dropout < 1.0, f"{section}.channel_dropout",
                  "use a share in [0, 1) of the embedding dimensions (0 = off)")
+        _require(self.confusable_weight > 0, f"{section}.confusable_weight",
+                 "must be positive (1 = confusables weigh as other negatives)")
         _require(self.keep_checkpoints >= 1, f"{section}.keep_checkpoints", "use 1 or more")
         _require(self.average_best >= 1, f"{section}.average_best", "use 1 or more (1 = the best checkpoint)")
         _require(len(self.selection_false_accept_shares) > 0

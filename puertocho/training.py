@@ -103,6 +103,13 @@ def hard_negative_multipliers(probabilities: np.ndarray, is_negative: np.ndarray
     return multipliers
 
 
+def kind_loss_multipliers(kinds: np.ndarray, kind_names: list[str], kind_weights: dict[str, float]) -> np.ndarray:
+    """Per-window loss multipliers (n,) float32 from each window's kind index into kind_names (the features
+    stage's `kinds` and `kind_names`): kind_weights[name] for the kinds it names, 1 for every other window."""
+    by_index = np.array([kind_weights.get(str(name), 1.0) for name in kind_names], np.float32)
+    return by_index[np.asarray(kinds, np.int64)]
+
+
 def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, loss: str = "bce",
                   focal_gamma: float = 2.0) -> torch.Tensor:
     """Mean weighted BCE with logits, or focal loss: BCE times (1 - p_true)^gamma, which lets windows the head
@@ -177,10 +184,11 @@ def evaluate_windows(model: nn.Module, windows: torch.Tensor, labels: torch.Tens
 def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np.ndarray, np.ndarray],
           validation_set: tuple[np.ndarray, np.ndarray], checkpoint_dir: Path, config_hash: str,
           on_epoch: Callable[[EpochRecord], None] = lambda record: None,
-          device: str | None = None) -> tuple[nn.Module, TrainState]:
+          device: str | None = None, window_weights: np.ndarray | None = None) -> tuple[nn.Module, TrainState]:
     """Train a head on `device` (default: CUDA when torch sees a GPU, else the CPU); returns the mean of the
     best epochs' weights as a CPU model, and the final state. Checkpoints hold CPU tensors, so a run started on
-    a GPU resumes, exports and evaluates on a machine without one."""
+    a GPU resumes, exports and evaluates on a machine without one. window_weights (n,): each training window's
+    loss multiplier on top of the negative weight (kind_loss_multipliers; None = 1 for all)."""
     seed_everything(params.seed)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     use_amp = device == "cuda"
@@ -190,6 +198,8 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
     x_val = torch.from_numpy(validation_set[0]).to(device)
     y_val = torch.from_numpy(validation_set[1]).to(device)
     positive = y_train > 0.5
+    window_multipliers = (torch.ones(len(x_train)) if window_weights is None
+                          else torch.from_numpy(np.asarray(window_weights, np.float32))).to(device)
     steps_per_epoch = max(1, int(np.ceil(len(x_train) / params.batch_size)))
     planned_steps = params.epochs * steps_per_epoch
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay)
@@ -239,7 +249,8 @@ def train(model_params: ModelParams, params: TrainingParams, train_set: tuple[np
             # the global step alone, so a resumed run weighs each step as the uninterrupted one did.
             negative_weight = negative_weight_at(state.epoch * steps_per_epoch + step, planned_steps,
                                                  params.negative_weight, params.negative_weight_ramp_fraction)
-            weights = torch.where(positive[index], 1.0, negative_weight) * hard_multipliers[index]
+            weights = (torch.where(positive[index], 1.0, negative_weight) * hard_multipliers[index]
+                       * window_multipliers[index])
             windows, labels = x_train[index], y_train[index]
             if params.mixup_alpha > 0:
                 windows, labels, weights = mixup(windows, labels, weights, params.mixup_alpha, epoch_rng)

@@ -43,8 +43,11 @@ def run(params, args):
             live.next_step()
 
         started = time.perf_counter()
+        window_weights = training.kind_loss_multipliers(train_npz["kinds"], list(train_npz["kind_names"]),
+                                                        {"confusable": params.training.confusable_weight})
         model, state = train(params.model, params.training, (train_npz["windows"], train_npz["labels"]),
-                             (val_npz["windows"], val_npz["labels"]), Path(args.checkpoints), config_hash, on_epoch)
+                             (val_npz["windows"], val_npz["labels"]), Path(args.checkpoints), config_hash, on_epoch,
+                             window_weights=window_weights)
     writer.close()
     out = Path(args.model)
     out.parent.mkdir(parents=True, exist_ok=True)

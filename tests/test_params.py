@@ -86,6 +86,7 @@ def test_training_on_every_test_engine_is_refused():
     ("training", "selection_false_accept_shares", [0.0], "training.selection_false_accept_shares"),
     ("training", "mixup_alpha", -0.5, "training.mixup_alpha"),
     ("training", "channel_dropout", 1.0, "training.channel_dropout"),
+    ("training", "confusable_weight", 0.0, "training.confusable_weight"),
     ("data", "rate_range", [200, 100], "data.rate_range"),
     ("data", "gtts_required", "yes", "data.gtts_required"),
     ("evaluate", "calibration_positive_stream", "rooms", "evaluate.calibration_positive_stream"),
